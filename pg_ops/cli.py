@@ -1,0 +1,156 @@
+"""`pg-ops`: the command line. Every user mistake ends as one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from pg_ops.errors import PgOpsError
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse prints the whole usage block; a mistake deserves one line.
+        raise PgOpsError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def positive_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--scale must be a number, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"--scale must be greater than 0 (1.0 = 1,000,000 orders), got {text}")
+    return value
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from pg_ops import sandbox
+
+    if args.action == "up":
+        info, notes = sandbox.up(port=args.port)
+        for note in notes:
+            print(note)
+        print(info.dsn())
+    elif args.action == "down":
+        for note in sandbox.down(purge=args.purge):
+            print(note)
+    elif args.action == "status":
+        print(sandbox.status())
+    elif args.action == "dsn":
+        print(sandbox.running_info().dsn(args.db))
+    elif args.action == "env":
+        info = sandbox.running_info()
+        for name, value in sandbox_environment(info).items():
+            print(f"export {name}={value}")
+    return 0
+
+
+def sandbox_environment(info: object) -> dict[str, str]:
+    """Environment that points pg_ops and the Dagster instance at the sandbox."""
+    from pg_ops import dagster_home, sandbox
+
+    assert isinstance(info, sandbox.SandboxInfo)
+    return {
+        "PG_OPS_DSN": info.dsn(),
+        "DAGSTER_HOME": str(dagster_home.prepare()),
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": str(info.port),
+        "DAGSTER_PG_USER": sandbox.SUPERUSER,
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": sandbox.DAGSTER_DB,
+    }
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pg_ops import demo, sandbox
+
+    dsn = args.dsn or sandbox.running_info().dsn()
+    report = demo.load(dsn, scale=args.scale, seed=args.seed, anchor=args.anchor, progress=print)
+    print(report.summary())
+    return 0
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    from pg_ops import preflight
+
+    dsn = args.dsn or require_dsn()
+    result = preflight.run(dsn)
+    for check in result.checks:
+        print(f"{check.status.upper():4}  {check.name}: {check.detail}")
+    if result.failures:
+        raise PgOpsError(result.failure_message())
+    return 0
+
+
+def require_dsn() -> str:
+    dsn = os.environ.get("PG_OPS_DSN", "").strip()
+    if not dsn:
+        raise PgOpsError(
+            "PG_OPS_DSN is not set; export PG_OPS_DSN=postgresql://user@host:port/dbname (password in "
+            "PGPASSWORD or ~/.pgpass), or use the sandbox: pg-ops sandbox up"
+        )
+    return dsn
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pg_ops import runner, sandbox
+
+    if args.sandbox:
+        os.environ.update(sandbox_environment(sandbox.running_info()))
+    require_dsn()
+    outcome = runner.materialize_all(selection=args.select)
+    print(outcome.summary())
+    return 0 if outcome.success else EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pg-ops", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    box = commands.add_parser("sandbox", help="a throwaway PostgreSQL 15 on 127.0.0.1 under .pg_ops/")
+    box.add_argument("action", choices=["up", "down", "status", "dsn", "env"])
+    box.add_argument("--port", type=int, help="preferred port for up (another is chosen if taken)")
+    box.add_argument("--purge", action="store_true", help="down: remove the data folder too")
+    box.add_argument("--db", default="delivery", help="dsn: database name (default delivery)")
+    box.set_defaults(handler=_sandbox)
+
+    demo = commands.add_parser("demo", help="load the demo delivery platform in its slow 'before' state")
+    demo.add_argument("action", choices=["load"])
+    demo.add_argument("--scale", type=positive_scale, default=0.1, help="1.0 = 1,000,000 orders (default 0.1)")
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--anchor", help="UTC day the 90-day history ends on, YYYY-MM-DD (default today)")
+    demo.add_argument("--dsn", help="target database (default: the sandbox's delivery database)")
+    demo.set_defaults(handler=_demo)
+
+    check = commands.add_parser("preflight", help="check a database is ready for a rollout")
+    check.add_argument("--dsn", help="default: PG_OPS_DSN")
+    check.set_defaults(handler=_preflight)
+
+    run = commands.add_parser("run", help="materialize the rollout's assets in-process against PG_OPS_DSN")
+    run.add_argument("--sandbox", action="store_true", help="target the running sandbox")
+    run.add_argument("--select", help="Dagster asset selection (default: every asset)")
+    run.set_defaults(handler=_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except PgOpsError as exc:
+        print(f"pg-ops: {exc}", file=sys.stderr)
+        return EXIT_USAGE if str(exc).startswith("pg-ops") else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("pg-ops: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
