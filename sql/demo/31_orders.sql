@@ -44,7 +44,7 @@ from pgops_demo.params p,
      lateral (
        select status,
               case when status = 'delivered'
-                   then o.created_at + (15 + pgops_demo.rnd(p.seed, 10, o.i) * 40 + case when o.peak then 12 else 0 end)
+                   then o.created_at + (15 + pgops_demo.rnd(p.seed, 10, o.i) * 35 + case when o.peak then 8 else 0 end)
                         * interval '1 minute' end as delivered_at
        from (select case
                 when p.anchor - o.created_at < interval '3 hours' then

@@ -1,0 +1,24 @@
+"""The pg_ops code location: assets, checks, jobs, schedules, sensors and resources, assembled."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pg_ops.resources import target_from_env, target_label_from_env
+from pg_ops.rollout_assets import ROLLOUT_GROUP, preflight
+
+# One rollout per target database at a time: dagster.yaml limits runs per unique value of this tag.
+DATABASE_TAG = "pg_ops/database"
+
+rollout_job = dg.define_asset_job(
+    "rollout_job",
+    selection=dg.AssetSelection.groups(ROLLOUT_GROUP),
+    description="The whole rollout against PG_OPS_DSN, in graph order.",
+    tags={DATABASE_TAG: target_label_from_env()},
+)
+
+defs = dg.Definitions(
+    assets=[preflight],
+    jobs=[rollout_job],
+    resources={"target": target_from_env()},
+)

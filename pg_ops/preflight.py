@@ -1,0 +1,142 @@
+"""Is this database ready for a rollout? Each check passes, warns, or fails with one line."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pg_ops import sqlfiles
+from pg_ops.db import Connection, connection, describe
+
+Status = Literal["pass", "warn", "fail"]
+MIN_SERVER_VERSION = 140000
+LONG_TRANSACTION_S = 300
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+
+
+@dataclass
+class PreflightResult:
+    target: str
+    server_version: str
+    database_size_bytes: int
+    settings: list[dict[str, Any]]
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "fail"]
+
+    def failure_message(self) -> str:
+        return f"preflight failed on {self.target}: " + "; ".join(f"{c.name}: {c.detail}" for c in self.failures)
+
+
+def _version_check(conn: Connection) -> Check:
+    row = conn.execute("select current_setting('server_version_num')::int as num, "
+                       "current_setting('server_version') as text").fetchone()
+    assert row is not None
+    if row["num"] < MIN_SERVER_VERSION:
+        return Check("server_version", "fail", f"PostgreSQL {row['text']} is too old; pg_ops needs 14 or newer")
+    return Check("server_version", "pass", f"PostgreSQL {row['text']}")
+
+
+def _pg_stat_statements_check(conn: Connection) -> Check:
+    row = conn.execute("select current_setting('shared_preload_libraries') as libs").fetchone()
+    assert row is not None
+    libraries = [lib.strip() for lib in row["libs"].split(",")]
+    if "pg_stat_statements" not in libraries:
+        return Check(
+            "pg_stat_statements", "fail",
+            "pg_stat_statements is not in shared_preload_libraries; add it in postgresql.conf "
+            "(shared_preload_libraries = 'pg_stat_statements') and restart PostgreSQL",
+        )
+    return Check("pg_stat_statements", "pass", "preloaded")
+
+
+def _track_functions_check(conn: Connection) -> Check:
+    row = conn.execute("select current_setting('track_functions') as value").fetchone()
+    assert row is not None
+    if row["value"] != "all":
+        return Check(
+            "track_functions", "warn",
+            f"track_functions = {row['value']}, so RPC timings stay empty; run ALTER SYSTEM SET "
+            "track_functions = 'all'; SELECT pg_reload_conf();",
+        )
+    return Check("track_functions", "pass", "all")
+
+
+def _privileges_check(conn: Connection) -> Check:
+    role = conn.execute(
+        "select current_user as name, rolsuper, has_database_privilege(current_database(), 'CREATE') as can_create "
+        "from pg_roles where rolname = current_user").fetchone()
+    assert role is not None
+    if role["rolsuper"]:
+        return Check("privileges", "pass", f"{role['name']} is a superuser")
+    problems = []
+    if not role["can_create"]:
+        problems.append(f"{role['name']} cannot CREATE schemas in this database (GRANT CREATE ON DATABASE)")
+    not_owned = conn.execute(sqlfiles.read("preflight/table_ownership.sql")).fetchall()
+    if not_owned:
+        names = ", ".join(r["table_name"] for r in not_owned[:5]) + (" ..." if len(not_owned) > 5 else "")
+        problems.append(f"{role['name']} does not own {len(not_owned)} table(s) ({names}); CREATE INDEX "
+                        "needs the owner: connect as the owner or a superuser")
+    if problems:
+        return Check("privileges", "fail", "; ".join(problems))
+    return Check("privileges", "pass", f"{role['name']} owns every table and may create schemas")
+
+
+def _long_transactions_check(conn: Connection, threshold_s: int) -> Check:
+    rows = conn.execute(sqlfiles.read("preflight/long_transactions.sql"),  # type: ignore[arg-type]
+                        {"threshold_s": threshold_s}).fetchall()
+    if rows:
+        oldest = rows[0]
+        return Check(
+            "long_transactions", "fail",
+            f"{len(rows)} transaction(s) open longer than {threshold_s // 60} min (oldest: pid {oldest['pid']}, "
+            f"{oldest['usename']}, {oldest['open_s'] // 60} min, {oldest['state']}); they stall CREATE INDEX "
+            f"CONCURRENTLY: end them (pg_terminate_backend) or wait",
+        )
+    return Check("long_transactions", "pass", f"none open longer than {threshold_s // 60} min")
+
+
+def _disk_check(conn: Connection, database_size: int) -> Check:
+    """Free space on the data directory's filesystem, when the server is on this machine."""
+    row = conn.execute("select setting from pg_settings where name = 'data_directory'").fetchone()
+    if row is None:
+        return Check("free_disk", "pass", "unknown (data_directory is visible to superusers only)")
+    try:
+        usage = shutil.disk_usage(row["setting"])
+    except OSError:
+        return Check("free_disk", "pass", "unknown (the server's data directory is not on this machine)")
+    free_gb = usage.free / 2**30
+    # New indexes plus a dump of the database can take about the database's size again.
+    if usage.free < database_size:
+        return Check("free_disk", "fail", f"{free_gb:.1f} GiB free, less than the database "
+                     f"({database_size / 2**30:.1f} GiB); free space before building indexes")
+    return Check("free_disk", "pass", f"{free_gb:.1f} GiB free")
+
+
+def run(dsn: str, long_transaction_s: int = LONG_TRANSACTION_S, application_name: str = "pg_ops preflight",
+        connect_timeout_s: int = 10) -> PreflightResult:
+    with connection(dsn, application_name=application_name, connect_timeout_s=connect_timeout_s,
+                    statement_timeout_ms=30_000) as conn:
+        info = conn.execute("select version() as version, pg_database_size(current_database()) as size").fetchone()
+        assert info is not None
+        settings = conn.execute(sqlfiles.read("preflight/settings.sql")).fetchall()  # type: ignore[arg-type]
+        result = PreflightResult(target=describe(dsn), server_version=info["version"],
+                                 database_size_bytes=int(info["size"]), settings=list(settings))
+        result.checks = [
+            _version_check(conn),
+            _pg_stat_statements_check(conn),
+            _track_functions_check(conn),
+            _privileges_check(conn),
+            _long_transactions_check(conn, long_transaction_s),
+            _disk_check(conn, result.database_size_bytes),
+        ]
+    return result

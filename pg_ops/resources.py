@@ -1,0 +1,42 @@
+"""PostgresTarget: the one way Dagster assets reach the database being rolled out."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from pg_ops.db import Connection, connect, describe
+
+
+class PostgresTarget(dg.ConfigurableResource):
+    """The target database. The DSN comes from the environment (PG_OPS_DSN) and is never logged."""
+
+    dsn: str
+    application_name: str = "pg_ops"
+    connect_timeout_s: int = 10
+    statement_timeout_ms: int = 60_000
+
+    def connect(self, **overrides: object) -> Connection:
+        options: dict[str, object] = {
+            "application_name": self.application_name,
+            "connect_timeout_s": self.connect_timeout_s,
+            "statement_timeout_ms": self.statement_timeout_ms,
+        }
+        options.update(overrides)
+        return connect(self.dsn, **options)  # type: ignore[arg-type]
+
+    @property
+    def label(self) -> str:
+        """user@host:port/db: safe for logs, metadata and tags."""
+        return describe(self.dsn)
+
+
+def target_from_env() -> PostgresTarget:
+    return PostgresTarget(dsn=dg.EnvVar("PG_OPS_DSN"))
+
+
+def target_label_from_env() -> str:
+    """The run tag that keeps one rollout per database: read at load time, without the password."""
+    dsn = os.environ.get("PG_OPS_DSN", "")
+    return describe(dsn) if dsn else "unset"

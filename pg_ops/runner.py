@@ -1,0 +1,52 @@
+"""Materializing the rollout in-process, for the command line and `make demo`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+
+@dataclass
+class RunOutcome:
+    success: bool
+    run_id: str
+    materialized: list[str] = field(default_factory=list)
+    checks: list[tuple[str, bool]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"run {self.run_id}: {'SUCCESS' if self.success else 'FAILURE'}"]
+        lines += [f"  materialized {key}" for key in self.materialized]
+        lines += [f"  check {name}: {'passed' if passed else 'FAILED'}" for name, passed in self.checks]
+        lines += [f"  failed: {message}" for message in self.failures]
+        return "\n".join(lines)
+
+
+def _instance() -> dg.DagsterInstance:
+    # With DAGSTER_HOME the run lands in the instance the UI shows; without it, nowhere (ephemeral).
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
+
+def materialize_all(selection: str | None = None, instance: dg.DagsterInstance | None = None) -> RunOutcome:
+    from pg_ops.definitions import defs
+
+    job = defs.resolve_job_def("rollout_job")
+    run_instance = instance or _instance()
+    result = job.execute_in_process(
+        instance=run_instance,
+        raise_on_error=False,
+        asset_selection=[dg.AssetKey.from_user_string(k) for k in selection.split(",")] if selection else None,
+    )
+    outcome = RunOutcome(success=result.success, run_id=result.run_id)
+    outcome.materialized = [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+                            if e.asset_key is not None]
+    outcome.checks = [(f"{c.asset_key.to_user_string()}.{c.check_name}", c.passed)
+                      for c in result.get_asset_check_evaluations()]
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            message = error.message.strip() if error else "unknown error"
+            outcome.failures.append(f"{event.step_key}: {message}")
+    return outcome
