@@ -11,6 +11,7 @@ from pathlib import Path
 from pg_ops.errors import PgOpsError
 
 SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
+SEARCH_ROOT = Path("/usr/lib/postgresql")
 INSTALL_HINT = "install the server: apt-get install postgresql-15 (or set PG_OPS_PG_BIN to its bin folder)"
 
 
@@ -30,14 +31,14 @@ def find_bindir() -> Path:
         if _has_server(Path(configured)):
             return Path(configured)
         raise PgOpsError(f"PG_OPS_PG_BIN={configured} has no initdb, pg_ctl and postgres; {INSTALL_HINT}")
-    pg_config = shutil.which("pg_config")
+    pg_config = shutil.which("pg_config")  # Debian's wrapper answers for the newest installed major
     if pg_config:
         result = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
         bindir = Path(result.stdout.strip())
         if result.returncode == 0 and _has_server(bindir):
             return bindir
     found = sorted(
-        (p for p in Path("/usr/lib/postgresql").glob("*/bin") if _has_server(p)), key=_major, reverse=True
+        (p for p in SEARCH_ROOT.glob("*/bin") if _has_server(p)), key=_major, reverse=True
     )
     if found:
         return found[0]

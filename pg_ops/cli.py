@@ -109,6 +109,17 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if outcome.success else EXIT_FAILED
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pg_ops import bench
+
+    result = bench.run(scale=args.scale, out=Path(args.out) if args.out else None)
+    print(bench.table(result))
+    print(f"\nwritten to {result['written_to']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pg-ops", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -136,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sandbox", action="store_true", help="target the running sandbox")
     run.add_argument("--select", help="Dagster asset selection (default: every asset)")
     run.set_defaults(handler=_run)
+
+    bench = commands.add_parser("bench", help="measure the figures the README reports, on the sandbox")
+    bench.add_argument("--scale", type=positive_scale, default=1.0, help="default 1.0 = 1,000,000 orders")
+    bench.add_argument("--out", help="JSON file to write (default .pg_ops/bench/bench.json)")
+    bench.set_defaults(handler=_bench)
     return parser
 
 

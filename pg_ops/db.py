@@ -63,7 +63,7 @@ def connect(
         conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
         raise PgOpsError(f"PG_OPS_DSN is not a valid connection string: {redact(_one_line(exc), dsn)}") from None
-    options = {"application_name": application_name, "connect_timeout": connect_timeout_s}
+    options: dict[str, Any] = {"application_name": application_name, "connect_timeout": connect_timeout_s}
     if statement_timeout_ms is not None:
         options["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
     try:

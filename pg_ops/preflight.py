@@ -6,6 +6,8 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import psycopg
+
 from pg_ops import sqlfiles
 from pg_ops.db import Connection, connection, describe
 
@@ -47,7 +49,10 @@ def _version_check(conn: Connection) -> Check:
 
 
 def _pg_stat_statements_check(conn: Connection) -> Check:
-    row = conn.execute("select current_setting('shared_preload_libraries') as libs").fetchone()
+    try:
+        row = conn.execute("select current_setting('shared_preload_libraries') as libs").fetchone()
+    except psycopg.errors.InsufficientPrivilege:
+        return _pg_stat_statements_by_use(conn)
     assert row is not None
     libraries = [lib.strip() for lib in row["libs"].split(",")]
     if "pg_stat_statements" not in libraries:
@@ -57,6 +62,23 @@ def _pg_stat_statements_check(conn: Connection) -> Check:
             "(shared_preload_libraries = 'pg_stat_statements') and restart PostgreSQL",
         )
     return Check("pg_stat_statements", "pass", "preloaded")
+
+
+def _pg_stat_statements_by_use(conn: Connection) -> Check:
+    """Without pg_read_all_settings the setting is hidden; reading the view tells whether it is loaded."""
+    try:
+        conn.execute("select 1 from pg_stat_statements limit 1")
+    except psycopg.errors.UndefinedTable:
+        return Check("pg_stat_statements", "warn",
+                     "cannot tell whether it is preloaded: this role may not read shared_preload_libraries and "
+                     "the extension is not created; GRANT pg_read_all_settings to this role")
+    except psycopg.errors.ObjectNotInPrerequisiteState:
+        return Check("pg_stat_statements", "fail",
+                     "pg_stat_statements is not in shared_preload_libraries; add it in postgresql.conf "
+                     "(shared_preload_libraries = 'pg_stat_statements') and restart PostgreSQL")
+    except psycopg.errors.InsufficientPrivilege:
+        pass
+    return Check("pg_stat_statements", "pass", "loaded (the extension answers)")
 
 
 def _track_functions_check(conn: Connection) -> Check:
@@ -92,6 +114,10 @@ def _privileges_check(conn: Connection) -> Check:
 
 
 def _long_transactions_check(conn: Connection, threshold_s: int) -> Check:
+    sees_all = conn.execute("select pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') as ok").fetchone()
+    if not (sees_all and sees_all["ok"]):
+        return Check("long_transactions", "warn",
+                     "cannot see other roles' transactions; GRANT pg_read_all_stats (or pg_monitor) to this role")
     rows = conn.execute(sqlfiles.read("preflight/long_transactions.sql"),  # type: ignore[arg-type]
                         {"threshold_s": threshold_s}).fetchall()
     if rows:

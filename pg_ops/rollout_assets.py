@@ -11,7 +11,7 @@ OWNERS = ["team:pg_ops"]
 
 
 class PreflightConfig(dg.Config):
-    long_transaction_minutes: int = 5
+    long_transaction_seconds: int = 300
 
 
 @dg.asset(group_name=ROLLOUT_GROUP, kinds={"postgres"}, owners=OWNERS)
@@ -22,7 +22,7 @@ def preflight(
     """The target is fit for a rollout: version, pg_stat_statements, privileges, no long transactions, disk."""
     result = preflight_engine.run(
         target.dsn,
-        long_transaction_s=config.long_transaction_minutes * 60,
+        long_transaction_s=config.long_transaction_seconds,
         application_name=target.application_name,
         connect_timeout_s=target.connect_timeout_s,
     )

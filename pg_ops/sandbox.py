@@ -19,7 +19,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from psycopg import sql
+
 from pg_ops import binaries
+from pg_ops.db import connection
 from pg_ops.errors import PgOpsError
 from pg_ops.paths import state_dir
 
@@ -67,8 +70,8 @@ def home() -> Path:
     return state_dir() / "sandbox"
 
 
-def _info_file() -> Path:
-    return home() / "sandbox.json"
+def _info_file(root: Path) -> Path:
+    return root / "sandbox.json"
 
 
 def _runs_as_postgres() -> dict[str, Any]:
@@ -91,8 +94,8 @@ def _chown_to_postgres(path: Path) -> None:
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-def _run(argv: list[str], what: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": str(home())}
+def _run(argv: list[str], what: str, root: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": str(root)}
     result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, **_runs_as_postgres())
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
@@ -115,9 +118,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def load_info() -> SandboxInfo | None:
+def load_info(root: Path | None = None) -> SandboxInfo | None:
     try:
-        return SandboxInfo(**json.loads(_info_file().read_text()))
+        return SandboxInfo(**json.loads(_info_file(root or home()).read_text()))
     except (FileNotFoundError, json.JSONDecodeError, TypeError):
         return None
 
@@ -137,6 +140,21 @@ def server_pid(info: SandboxInfo) -> int | None:
     return pid
 
 
+def process_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie waiting to be reaped."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
 def _accepts_connections(info: SandboxInfo) -> bool:
     result = subprocess.run(
         [str(Path(info.bindir) / "pg_isready"), "-h", "127.0.0.1", "-p", str(info.port), "-t", "2"],
@@ -146,18 +164,19 @@ def _accepts_connections(info: SandboxInfo) -> bool:
     return result.returncode == 0
 
 
-def _initdb(bindir: Path, data_dir: Path) -> None:
+def _initdb(bindir: Path, data_dir: Path, settings: dict[str, str]) -> None:
     _run(
         [str(bindir / "initdb"), "-D", str(data_dir), "-U", SUPERUSER, "-E", "UTF8", "--locale=C.UTF-8",
          "--no-sync", "--auth-local=trust", "--auth-host=scram-sha-256"],
         "initdb",
+        data_dir.parent,
     )
     hba = data_dir / "pg_hba.conf"
     # The throwaway superuser logs in without a password on loopback only; everyone else needs one.
     hba.write_text(f"host all {SUPERUSER} 127.0.0.1/32 trust\n" + hba.read_text())
     with (data_dir / "postgresql.conf").open("a") as conf:
         conf.write("\n# pg_ops sandbox\n")
-        for name, value in SERVER_SETTINGS.items():
+        for name, value in settings.items():
             conf.write(f"{name} = {value}\n")
 
 
@@ -173,10 +192,16 @@ def _check_traversable(folder: Path) -> None:
         )
 
 
-def up(port: int | None = None) -> tuple[SandboxInfo, list[str]]:
-    """Start the sandbox (creating it if needed). Returns its info and what was done, line by line."""
+def up(
+    port: int | None = None, root: Path | None = None, settings: dict[str, str] | None = None
+) -> tuple[SandboxInfo, list[str]]:
+    """Start the sandbox (creating it if needed). Returns its info and what was done, line by line.
+
+    `root` and `settings` exist for tests, which start clusters of their own with other settings.
+    """
     notes: list[str] = []
-    info = load_info()
+    root = root or home()
+    info = load_info(root)
     if info and server_pid(info) and _accepts_connections(info):
         return info, [f"sandbox already running on 127.0.0.1:{info.port}; nothing changed"]
 
@@ -184,13 +209,15 @@ def up(port: int | None = None) -> tuple[SandboxInfo, list[str]]:
     major = binaries.server_major(bindir)
     if major < 14:
         raise PgOpsError(f"PostgreSQL {major} in {bindir} is too old; pg_ops needs 14 or newer (15 tested)")
-    root = home()
     root.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0 and root.parent == state_dir():
+        # pg_ops's own state folder: the server's OS user must pass through it (parents are left alone).
+        root.parent.chmod(root.parent.stat().st_mode | 0o011)
     _chown_to_postgres(root)
     _check_traversable(root)
     data_dir = root / "data"
     if not (data_dir / "PG_VERSION").exists():
-        _initdb(bindir, data_dir)
+        _initdb(bindir, data_dir, {**SERVER_SETTINGS, **(settings or {})})
         notes.append(f"created cluster (PostgreSQL {major}) in {data_dir}")
 
     wanted = port or (info.port if info else DEFAULT_PORT)
@@ -205,28 +232,26 @@ def up(port: int | None = None) -> tuple[SandboxInfo, list[str]]:
         [str(bindir / "pg_ctl"), "-D", str(data_dir), "-l", info.log_file, "-w", "-t", "60",
          "-o", f"-p {chosen}", "start"],
         f"starting PostgreSQL (log: {info.log_file})",
+        root,
     )
-    _info_file().write_text(json.dumps(asdict(info), indent=2) + "\n")
+    _info_file(root).write_text(json.dumps(asdict(info), indent=2) + "\n")
     _create_databases(info)
     notes.append(f"sandbox running on 127.0.0.1:{chosen} (pid {server_pid(info)})")
     return info, notes
 
 
 def _create_databases(info: SandboxInfo) -> None:
-    from pg_ops.db import connection
-
     with connection(info.dsn("postgres")) as conn:
         existing = {row["datname"] for row in conn.execute("select datname from pg_database")}
-        from psycopg import sql
-
         for name in (DEMO_DB, DAGSTER_DB):
             if name not in existing:
                 conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
 
 
-def down(purge: bool = False, timeout_s: float = 30.0) -> list[str]:
+def down(purge: bool = False, timeout_s: float = 30.0, root: Path | None = None) -> list[str]:
     """Stop the sandbox by its PID (fast shutdown); with purge, remove its data too."""
-    info = load_info()
+    root = root or home()
+    info = load_info(root)
     notes: list[str] = []
     if info is None:
         notes.append("no sandbox here; nothing to stop")
@@ -237,16 +262,16 @@ def down(purge: bool = False, timeout_s: float = 30.0) -> list[str]:
         else:
             os.kill(pid, signal.SIGINT)  # SIGINT = fast shutdown: roll back sessions, checkpoint, exit
             deadline = time.monotonic() + timeout_s
-            while server_pid(info) is not None and time.monotonic() < deadline:
+            while process_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if server_pid(info) is not None:
+            if process_alive(pid):
                 os.kill(pid, signal.SIGQUIT)
                 notes.append(f"sandbox (pid {pid}) did not stop in {timeout_s:.0f} s; sent SIGQUIT")
             else:
                 notes.append(f"stopped sandbox (pid {pid})")
     if purge:
-        shutil.rmtree(home(), ignore_errors=True)
-        notes.append(f"removed {home()}")
+        shutil.rmtree(root, ignore_errors=True)
+        notes.append(f"removed {root}")
     elif info is not None:
         notes.append(f"data kept in {info.data_dir} (down --purge removes it)")
     return notes

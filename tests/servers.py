@@ -1,0 +1,62 @@
+"""Real servers for the tests, each started on 127.0.0.1 and stopped by its PID. No mocks of them.
+
+PostgreSQL clusters are started through pg_ops.sandbox, the same code `pg-ops sandbox up` runs, each in
+its own folder under /tmp: pytest's tmp_path is root-only (0700), and the server runs as `postgres`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from psycopg import sql
+
+from pg_ops import sandbox
+from pg_ops.db import connection
+from pg_ops.sandbox import SandboxInfo
+
+# Small enough that the template loads in about a second: 2,000 orders, 5 restaurants, 400 customers.
+TEST_SCALE = 0.002
+TEST_SEED = 7
+
+
+@contextmanager
+def postgres_cluster(settings: dict[str, str] | None = None) -> Iterator[SandboxInfo]:
+    root = Path(tempfile.mkdtemp(prefix="pgops-test-pg.", dir="/tmp"))
+    try:
+        info, _ = sandbox.up(port=sandbox.free_port(), root=root, settings=settings)
+        yield info
+    finally:
+        sandbox.down(purge=True, root=root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def create_database(info: SandboxInfo, name: str, template: str | None = None) -> str:
+    with connection(info.dsn("postgres")) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        statement = sql.SQL("create database {}").format(sql.Identifier(name))
+        if template:
+            statement += sql.SQL(" template {}").format(sql.Identifier(template))
+        conn.execute(statement)
+    return info.dsn(name)
+
+
+def drop_database(info: SandboxInfo, name: str) -> None:
+    with connection(info.dsn("postgres")) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+def create_login_role(info: SandboxInfo, name: str, password: str, superuser: bool = False) -> None:
+    with connection(info.dsn("postgres")) as conn:
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone()
+        verb = sql.SQL("alter") if exists else sql.SQL("create")
+        conn.execute(sql.SQL("{} role {} login {} password {}").format(
+            verb, sql.Identifier(name), sql.SQL("superuser" if superuser else "nosuperuser"),
+            sql.Literal(password)))
+
+
+def role_dsn(info: SandboxInfo, dbname: str, user: str, password: str) -> str:
+    return f"postgresql://{user}:{password}@127.0.0.1:{info.port}/{dbname}"

@@ -1,0 +1,37 @@
+"""An installed pg_ops (a wheel, not this checkout) still finds its SQL and monitoring files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.cli import REPO
+
+
+def test_wheel_ships_sql_and_monitoring_and_finds_them(tmp_path: Path) -> None:
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+                           capture_output=True, text=True, check=False, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    [wheel] = tmp_path.glob("pg_ops-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "pg_ops/_share/sql/demo/31_orders.sql" in names
+    assert "pg_ops/_share/monitoring/README.md" in names
+    assert "pg_ops/definitions.py" in names
+
+    target = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(target)
+    found = subprocess.run([sys.executable, "-c", "from pg_ops.paths import sql_dir, monitoring_dir; "
+                            "print(sql_dir()); print(monitoring_dir())"],
+                           capture_output=True, text=True, check=True, cwd=tmp_path,
+                           env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
+    assert found.stdout.split() == [str(target / "pg_ops/_share/sql"), str(target / "pg_ops/_share/monitoring")]
+
+
+def test_pg_ops_root_setting_wins(tmp_path: Path) -> None:
+    (tmp_path / "sql").mkdir()
+    found = subprocess.run([sys.executable, "-c", "from pg_ops.paths import sql_dir; print(sql_dir())"],
+                           capture_output=True, text=True, check=True, cwd=REPO,
+                           env={"PG_OPS_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert found.stdout.strip() == str(tmp_path / "sql")
