@@ -50,7 +50,7 @@ def run(scale: float, out: Path | None = None) -> dict[str, Any]:
         row = conn.execute("select pg_database_size(current_database()) as size, version() as version").fetchone()
     assert row is not None
     result = {
-        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "server": row["version"],
         "scale": scale,

@@ -116,7 +116,7 @@ def load(
 
 def _parse_anchor(anchor: str | dt.date | None) -> dt.date:
     if anchor is None:
-        return dt.datetime.now(dt.timezone.utc).date()
+        return dt.datetime.now(dt.UTC).date()
     if isinstance(anchor, dt.date):
         return anchor
     try:
