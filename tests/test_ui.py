@@ -1,0 +1,81 @@
+"""The rollout launched the way the Dagster UI launches it: GraphQL against a real `dagster dev`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pg_ops import dagster_home, sandbox
+from pg_ops.sandbox import DAGSTER_DB, SandboxInfo
+from tests.cli import REPO
+
+
+def _graphql(port: int, query: str) -> dict[str, Any]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body: dict[str, Any] = json.loads(response.read())
+    assert "errors" not in body, body
+    return body["data"]
+
+
+@pytest.fixture(scope="module")
+def dagster_dev(pg: SandboxInfo, demo_db: str) -> Iterator[int]:
+    port = sandbox.free_port()
+    env = {**os.environ, "PG_OPS_DSN": demo_db, "DAGSTER_HOME": str(dagster_home.prepare()),
+           "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(pg.port), "DAGSTER_PG_USER": "postgres",
+           "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": DAGSTER_DB}
+    log = Path(env["DAGSTER_HOME"]) / "dagster-dev.log"
+    # Its own session, so the whole process group (webserver, daemon, code server) stops on one signal.
+    process = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
+                                "-h", "127.0.0.1", "-p", str(port)], cwd=REPO, env=env, start_new_session=True,
+                               stdout=log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, log.read_text()[-3000:]
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "dagster dev did not answer in 90 s"
+                time.sleep(0.5)
+        yield port
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_ui_lists_the_rollout_and_a_launched_run_succeeds(dagster_dev: int) -> None:
+    nodes = _graphql(dagster_dev, "{ assetNodes { assetKey { path } } }")["assetNodes"]
+    assert ["preflight"] in [node["assetKey"]["path"] for node in nodes]
+
+    launched = _graphql(dagster_dev, """mutation { launchRun(executionParams: {
+        selector: {repositoryLocationName: "pg_ops", repositoryName: "__repository__", jobName: "rollout_job"}
+      }) { __typename ... on LaunchRunSuccess { run { runId status } } ... on PythonError { message } } }""")
+    outcome = launched["launchRun"]
+    assert outcome["__typename"] == "LaunchRunSuccess", outcome
+    run_id = outcome["run"]["runId"]
+    assert outcome["run"]["status"] == "QUEUED"  # the queued coordinator enforces one rollout per database
+
+    deadline = time.monotonic() + 120
+    status = "QUEUED"
+    while status not in ("SUCCESS", "FAILURE", "CANCELED") and time.monotonic() < deadline:
+        time.sleep(1)
+        status = _graphql(dagster_dev, f'{{ runOrError(runId: "{run_id}") {{ ... on Run {{ status }} }} }}')[
+            "runOrError"]["status"]
+    assert status == "SUCCESS"
