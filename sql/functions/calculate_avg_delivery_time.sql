@@ -1,0 +1,20 @@
+-- Average minutes from order to delivery (2 decimals) for delivered orders created in [p_start, p_end),
+-- platform-wide or for one restaurant. NULL when nothing was delivered.
+-- SECURITY INVOKER: the caller's row-level security decides which orders count.
+-- pg_ops: step=rpc_functions
+
+create or replace function public.calculate_avg_delivery_time(
+  p_start timestamptz, p_end timestamptz, p_restaurant_id uuid default null)
+returns numeric
+language sql stable security invoker
+set search_path = ''
+as $$
+  select round((avg(extract(epoch from o.delivered_at - o.created_at)) / 60)::numeric, 2)
+  from public.orders o
+  where o.status = 'delivered'
+    and o.created_at >= p_start and o.created_at < p_end
+    and (p_restaurant_id is null or o.restaurant_id = p_restaurant_id)
+$$;
+
+revoke all on function public.calculate_avg_delivery_time(timestamptz, timestamptz, uuid) from public, anon;
+grant execute on function public.calculate_avg_delivery_time(timestamptz, timestamptz, uuid) to authenticated;
