@@ -6,6 +6,7 @@ import dagster as dg
 
 from pg_ops.resources import target_from_env, target_label_from_env
 from pg_ops.rollout_assets import ROLLOUT_GROUP, preflight
+from pg_ops.rollout_steps import ROLLOUT_CHECKS, ROLLOUT_STEP_ASSETS
 
 # One rollout per target database at a time: dagster.yaml limits runs per unique value of this tag.
 DATABASE_TAG = "pg_ops/database"
@@ -18,7 +19,8 @@ rollout_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[preflight],
+    assets=[preflight, *ROLLOUT_STEP_ASSETS],
+    asset_checks=ROLLOUT_CHECKS,
     jobs=[rollout_job],
     resources={"target": target_from_env()},
 )

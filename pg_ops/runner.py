@@ -13,13 +13,13 @@ class RunOutcome:
     success: bool
     run_id: str
     materialized: list[str] = field(default_factory=list)
-    checks: list[tuple[str, bool]] = field(default_factory=list)
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [f"run {self.run_id}: {'SUCCESS' if self.success else 'FAILURE'}"]
         lines += [f"  materialized {key}" for key in self.materialized]
-        lines += [f"  check {name}: {'passed' if passed else 'FAILED'}" for name, passed in self.checks]
+        lines += [f"  check {name}: {'passed' if ok else 'FAILED'} ({detail})" for name, ok, detail in self.checks]
         lines += [f"  failed: {message}" for message in self.failures]
         return "\n".join(lines)
 
@@ -42,7 +42,7 @@ def materialize_all(selection: str | None = None, instance: dg.DagsterInstance |
     outcome = RunOutcome(success=result.success, run_id=result.run_id)
     outcome.materialized = [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
                             if e.asset_key is not None]
-    outcome.checks = [(f"{c.asset_key.to_user_string()}.{c.check_name}", c.passed)
+    outcome.checks = [(f"{c.asset_key.to_user_string()}.{c.check_name}", c.passed, c.description or "")
                       for c in result.get_asset_check_evaluations()]
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_failure_data is not None:

@@ -5,7 +5,14 @@
 create schema if not exists pgops_demo;
 comment on schema pgops_demo is 'created by pg_ops demo load; marks this database as the pg_ops demo platform';
 
+-- Back to the "before" state: the tables, and whatever a rollout added (its ledger, helpers, functions).
 drop table if exists public.order_items, public.orders, public.products, public.restaurants, public.profiles cascade;
+drop schema if exists pgops cascade;
+drop schema if exists private cascade;
+drop function if exists public.calculate_on_time_rate(timestamptz, timestamptz, uuid),
+  public.calculate_avg_delivery_time(timestamptz, timestamptz, uuid),
+  public.calculate_revenue_metrics(timestamptz, timestamptz, uuid),
+  public.get_order_status_distribution(timestamptz, timestamptz, uuid);
 delete from auth.users;
 
 create table public.profiles (
