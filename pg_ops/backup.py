@@ -192,6 +192,8 @@ def run(dsn: str, folder: Path, verify_restore: bool = True, keep_last: int = 5,
     dbname = str(conninfo.conninfo_to_dict(dsn).get("dbname") or "postgres")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     target = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', dbname)}_{stamp}.dump"
+    if target.exists():  # two backups in the same second
+        target = target.with_name(f"{target.stem}-{time.time_ns() % 10**6:06d}.dump")
     started = time.perf_counter()
     with connect(dsn, application_name="pg_ops backup", autocommit=False) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ

@@ -109,6 +109,29 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if outcome.success else EXIT_FAILED
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    from pg_ops import migrate
+
+    dsn = require_dsn()
+    settings = migrate.Settings.platform()
+    if args.repair:
+        print(migrate.repair(dsn, settings, args.repair))
+        return 0
+    if args.plan:
+        plan = migrate.plan(dsn, settings, step=args.step)
+        for f in plan.done:
+            print(f"applied  {f.label}")
+        for f in plan.pending:
+            mode = "in a transaction" if f.transactional else "statement by statement"
+            print(f"pending  {f.label}  ({f.step}, {mode})")
+        print(f"{len(plan.pending)} pending, {len(plan.done)} applied")
+        return 0
+    report = migrate.apply(dsn, settings, step=args.step, log=print)
+    print(f"applied {len(report.applied)}, already applied {len(report.skipped)}, in {report.seconds:.1f} s "
+          f"({report.statements_ms / 1000:.1f} s in statements)")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -147,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sandbox", action="store_true", help="target the running sandbox")
     run.add_argument("--select", help="Dagster asset selection (default: every asset)")
     run.set_defaults(handler=_run)
+
+    mig = commands.add_parser("migrate", help="apply sql/migrations and sql/functions to PG_OPS_DSN")
+    mig.add_argument("--plan", action="store_true", help="show what is applied and what is pending; change nothing")
+    mig.add_argument("--step", choices=["index_migrations", "rls_policies", "rpc_functions"])
+    mig.add_argument("--repair", metavar="VERSION", help="accept an applied file's changed content (after review)")
+    mig.set_defaults(handler=_migrate)
 
     bench = commands.add_parser("bench", help="measure the figures the README reports, on the sandbox")
     bench.add_argument("--scale", type=positive_scale, default=1.0, help="default 1.0 = 1,000,000 orders")

@@ -116,10 +116,9 @@ def plan(dsn: str, settings: Settings, step: str | None = None) -> Plan:
 def _lint_or_refuse(files: list[MigrationFile], settings: Settings) -> None:
     findings = migration_files.lint(files, settings.squawk_config)
     if findings:
-        first = findings[0]
-        more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
-        raise PgOpsError(f"squawk rejects {first.file} line {first.line}: {first.rule}: {first.message}{more}; "
-                         "nothing was applied")
+        shown = "; ".join(f"{f.file} line {f.line}: {f.rule}: {f.message}" for f in findings[:3])
+        more = f" (and {len(findings) - 3} more)" if len(findings) > 3 else ""
+        raise PgOpsError(f"squawk rejects {shown}{more}; nothing was applied")
 
 
 def _blockers(conn: Connection, pid: int) -> str:

@@ -164,17 +164,26 @@ def squawk_binary() -> str:
 
 
 def lint(files: list[MigrationFile], config: Path | None) -> list[LintFinding]:
-    """squawk's findings on the given files (the waived rules are in `config`)."""
-    if not files:
-        return []
-    argv = [squawk_binary(), "--reporter", "json", "--pg-version", "15"]
-    if config is not None and config.is_file():
-        argv += ["--config", str(config)]
-    argv += [str(f.path) for f in files]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
-    try:
-        findings = json.loads(result.stdout or "[]")
-    except json.JSONDecodeError:
-        raise PgOpsError(f"squawk failed: {(result.stderr or result.stdout).strip()[:300]}") from None
-    return [LintFinding(file=Path(f["file"]).name, line=int(f["line"]) + 1, rule=f["rule_name"],
-                        message=f["message"]) for f in findings]
+    """squawk's findings on the given files (the waived rules are in `config`).
+
+    Files pg_ops runs inside a transaction are linted with --assume-in-transaction, as they will run.
+    """
+    findings: list[LintFinding] = []
+    for in_transaction in (True, False):
+        group = [f for f in files if f.transactional == in_transaction]
+        if not group:
+            continue
+        argv = [squawk_binary(), "--reporter", "json", "--pg-version", "15"]
+        if config is not None and config.is_file():
+            argv += ["--config", str(config)]
+        argv += ["--assume-in-transaction" if in_transaction else "--no-assume-in-transaction"]
+        argv += [str(f.path) for f in group]
+        result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+        try:
+            raw = json.loads(result.stdout or "[]")
+        except json.JSONDecodeError:
+            raise PgOpsError(f"squawk failed: {(result.stderr or result.stdout).strip()[:300]}") from None
+        findings += [LintFinding(file=Path(f["file"]).name, line=int(f["line"]) + 1, rule=f["rule_name"],
+                                 message=f["message"]) for f in raw]
+    order = {f.path.name: i for i, f in enumerate(files)}
+    return sorted(findings, key=lambda f: (order.get(f.file, 0), f.line))

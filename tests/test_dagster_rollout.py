@@ -1,0 +1,78 @@
+"""The rollout as Dagster runs it: every step, its metadata, its checks, and a no-op second run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from pg_ops.db import connection
+from pg_ops.definitions import defs
+from pg_ops.rollout_steps import BackupConfig
+
+
+@pytest.fixture(scope="module")
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+def _run(instance: dg.DagsterInstance, dsn: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("PG_OPS_DSN", dsn)
+    return defs.resolve_job_def("rollout_job").execute_in_process(
+        instance=instance, raise_on_error=False,
+        run_config=dg.RunConfig(ops={"backup": BackupConfig(folder=str(folder))}))
+
+
+def _metadata(result: Any) -> dict[str, dict[str, Any]]:
+    return {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events()}
+
+
+def test_first_run_applies_everything_and_the_second_changes_nothing(
+        demo_db: str, instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = _run(instance, demo_db, tmp_path, monkeypatch)
+    assert first.success
+    meta = _metadata(first)
+    assert list(meta) == ["preflight", "backup", "index_migrations", "rls_policies", "rpc_functions"]
+    assert meta["backup"]["restore"] == "verified" and Path(meta["backup"]["path"]).is_file()
+    assert meta["index_migrations"]["outcome"] == "applied 8 file(s)"
+    assert {r.data["valid"] for r in meta["index_migrations"]["indexes"].records} == {True}
+    assert len(meta["index_migrations"]["indexes"].records) == 9
+    assert meta["rls_policies"]["outcome"] == "applied 1 file(s)"
+    assert any(r.data["policy"] == "orders_select" and "authenticated" in r.data["roles"]
+               for r in meta["rls_policies"]["policies"].records)
+    assert meta["rpc_functions"]["outcome"] == "applied 4 file(s)"
+    assert len(meta["rpc_functions"]["ledger"].records) == 13
+    checks = {c.check_name: c.passed for c in first.get_asset_check_evaluations()}
+    assert checks == {"no_invalid_indexes": True, "intended_indexes_exist": True, "ledger_matches_files": True,
+                      "functions_have_fixed_search_path": True}
+
+    second = _run(instance, demo_db, tmp_path, monkeypatch)
+    assert second.success
+    again = _metadata(second)
+    assert again["backup"]["outcome"] == "no-op: nothing pending"
+    assert {again[k]["outcome"] for k in ("index_migrations", "rls_policies", "rpc_functions")} == {
+        "no-op: already applied"}
+    assert len(list(tmp_path.glob("*.dump"))) == 1
+
+
+def test_an_invalid_index_fails_the_blocking_check_and_stops_the_rollout(
+        demo_db: str, instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with connection(demo_db) as conn:
+        conn.execute("create index broken_leftover on public.orders (updated_at)")
+        conn.execute("update pg_index set indisvalid = false where indexrelid = 'broken_leftover'::regclass")
+    try:
+        result = _run(instance, demo_db, tmp_path, monkeypatch)
+    finally:
+        with connection(demo_db) as conn:
+            conn.execute("drop index broken_leftover")
+    assert not result.success
+    evaluations = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert not evaluations["no_invalid_indexes"].passed
+    assert "public.broken_leftover" in (evaluations["no_invalid_indexes"].description or "")
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "rls_policies" not in materialized and "rpc_functions" not in materialized
