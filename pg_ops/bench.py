@@ -9,14 +9,19 @@ import datetime as dt
 import json
 import os
 import platform
+import signal
+import statistics
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 from psycopg import sql
 
-from pg_ops import demo, sandbox
+from pg_ops import backup, demo, migrate, sandbox
+from pg_ops.backup import libpq_env
 from pg_ops.db import connection
-from pg_ops.paths import state_dir
+from pg_ops.paths import sql_dir, state_dir
 
 BENCH_DB = "bench"
 
@@ -42,6 +47,67 @@ def _fresh_database(info: sandbox.SandboxInfo) -> str:
     return info.dsn(BENCH_DB)
 
 
+def _pgbench_latencies(prefix: Path) -> list[int]:
+    """Per-transaction latencies (microseconds, measured from each transaction's scheduled start)."""
+    latencies = []
+    for log in prefix.parent.glob(prefix.name + ".*"):
+        for line in log.read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 3 and fields[2].isdigit():
+                latencies.append(int(fields[2]))
+    return latencies
+
+
+def rollout_under_load(info: sandbox.SandboxInfo, dsn: str, rate: int = 200, clients: int = 4) -> dict[str, Any]:
+    """The whole rollout (verified backup, then every migration) while pgbench writes orders at a fixed rate."""
+    work = state_dir() / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+    for old in work.glob("pgbench_log*"):
+        old.unlink()
+    with connection(dsn) as conn:
+        params = conn.execute("select * from pgops_demo.params").fetchone()
+    assert params is not None
+    prefix = work / "pgbench_log"
+    argv = [str(Path(info.bindir) / "pgbench"), "-n", "-c", str(clients), "-j", "2", "-R", str(rate), "-T", "3600",
+            "-l", f"--log-prefix={prefix}", "-f", str(sql_dir() / "bench" / "app_writes.sql"),
+            "-D", f"seed={params['seed']}", "-D", f"n_customers={params['n_customers']}",
+            "-D", f"n_restaurants={params['n_restaurants']}", "-D", f"n_orders={params['n_orders']}"]
+    load = subprocess.Popen(argv, env=libpq_env(dsn), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=work)
+    try:
+        time.sleep(3)  # steady state before the first change
+        started = time.perf_counter()
+        backed_up = backup.run(dsn, work / "backups", verify_restore=True, keep_last=1)
+        applied = migrate.apply(dsn, migrate.Settings.platform())
+        rollout_s = time.perf_counter() - started
+        time.sleep(3)
+    finally:
+        load.send_signal(signal.SIGALRM)  # pgbench's own end-of-duration signal: it stops and flushes its log
+        output, _ = load.communicate(timeout=60)
+    latencies = sorted(_pgbench_latencies(prefix))
+    failed = next((int(line.split(":")[1].split()[0]) for line in output.splitlines()
+                   if line.startswith("number of failed transactions")), -1)
+    aborted = sum("aborted" in line for line in output.splitlines())
+    return {
+        "load": f"pgbench, {clients} clients, {rate} transactions/s (insert one order, update another by key)",
+        "transactions": len(latencies), "failed_transactions": failed, "aborted_clients": aborted,
+        "write_latency_ms": {"p50": round(statistics.median(latencies) / 1000, 2),
+                             "p99": round(latencies[int(len(latencies) * 0.99)] / 1000, 2),
+                             "max": round(latencies[-1] / 1000, 2)} if latencies else {},
+        "stalls_over_1s": sum(1 for latency in latencies if latency > 1_000_000),
+        "pgbench_output_tail": output.strip().splitlines()[-14:],
+        "rollout_s": round(rollout_s, 1),
+        "backup_s": round(backed_up.seconds, 1), "backup_restore_check_s": round(backed_up.restore_seconds or 0, 1),
+        "backup_mib": round(backed_up.size_bytes / 2**20, 1),
+        "migrations_wall_s": round(applied.seconds, 2),
+        "migration_statements_s": round(applied.statements_ms / 1000, 2),
+        "migrations_wall_over_statements": round(applied.seconds / max(applied.statements_ms / 1000, 1e-9), 3),
+        "files_applied": len(applied.applied),
+        "slowest_files": [[a.label, round(a.statements_ms / 1000, 2)]
+                          for a in sorted(applied.applied, key=lambda a: -a.statements_ms)[:4]],
+    }
+
+
 def run(scale: float, out: Path | None = None) -> dict[str, Any]:
     info, _ = sandbox.up()
     dsn = _fresh_database(info)
@@ -57,6 +123,7 @@ def run(scale: float, out: Path | None = None) -> dict[str, Any]:
         "demo_load": {"seconds": round(report.seconds, 1), "goal_seconds": 60,
                       "steps_seconds": {k: round(v, 2) for k, v in report.steps.items()},
                       "rows": report.rows, "database_bytes": int(row["size"])},
+        "rollout": rollout_under_load(info, dsn),
     }
     destination = out or state_dir() / "bench" / "bench.json"
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -77,5 +144,17 @@ def table(result: dict[str, Any]) -> str:
         f"| demo load ({load['rows']['public.orders']:,} orders, {load['rows']['public.order_items']:,} items) "
         f"| {load['seconds']:.1f} s | <= {load['goal_seconds']} s |",
         f"| database size after load | {load['database_bytes'] / 2**20:,.0f} MiB | |",
+    ]
+    r = result["rollout"]
+    lines += [
+        f"| rollout under write load: backup + verify + 13 files | {r['rollout_s']:.1f} s "
+        f"(backup {r['backup_s']:.1f} s, restore check {r['backup_restore_check_s']:.1f} s) | |",
+        f"| migrations wall / their statements | {r['migrations_wall_s']:.2f} s / {r['migration_statements_s']:.2f} s "
+        f"= {r['migrations_wall_over_statements']:.2f}x | <= 1.3x |",
+        f"| failed writes during the rollout ({r['transactions']:,} transactions) | {r['failed_transactions']} failed, "
+        f"{r['aborted_clients']} clients aborted | 0 |",
+        f"| writes stalled > 1 s | {r['stalls_over_1s']} (max {r['write_latency_ms'].get('max', 0):.1f} ms, "
+        f"p99 {r['write_latency_ms'].get('p99', 0):.1f} ms) | 0 |",
+        f"| load | {r['load']} | |",
     ]
     return "\n".join(lines)

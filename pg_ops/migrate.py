@@ -33,7 +33,7 @@ class Settings:
     migrations_dir: Path
     functions_dir: Path | None
     squawk_config: Path | None
-    lock_timeout_ms: int = 2000
+    lock_timeout_ms: int = 500
     ddl_attempts: int = 4
     retry_base_s: float = 0.5
     build_attempts: int = 3
@@ -158,12 +158,24 @@ class _BlockerSampler:
             return
 
 
+def _lock_timeout_ms(conn: Connection, settings: Settings, log: Log) -> int:
+    """Below deadlock_timeout: if our lock wait ever closes a cycle with the application, our wait ends
+    first and we retry, instead of the deadlock detector killing an application transaction."""
+    row = conn.execute("select setting::int as ms from pg_settings where name = 'deadlock_timeout'").fetchone()
+    ceiling = max(int(row["ms"]) // 2, 10) if row else settings.lock_timeout_ms
+    if settings.lock_timeout_ms > ceiling:
+        log(f"lock_timeout {settings.lock_timeout_ms} ms capped to {ceiling} ms (half of deadlock_timeout)")
+        return ceiling
+    return settings.lock_timeout_ms
+
+
 def _run_transactional(dsn: str, migration: MigrationFile, settings: Settings, log: Log) -> int:
     """All statements and the ledger row in one transaction; lock_timeout + jittered retries."""
     blocker = ""
     for attempt in range(1, settings.ddl_attempts + 1):
         with connect(dsn, application_name=settings.application_name, autocommit=False) as conn:
-            conn.execute("select set_config('lock_timeout', %s, true)", (f"{settings.lock_timeout_ms}ms",))
+            timeout_ms = _lock_timeout_ms(conn, settings, log if attempt == 1 else lambda _: None)
+            conn.execute("select set_config('lock_timeout', %s, true)", (f"{timeout_ms}ms",))
             started = time.perf_counter()
             try:
                 with _BlockerSampler(dsn, conn.info.backend_pid) as sampler:
@@ -173,15 +185,15 @@ def _run_transactional(dsn: str, migration: MigrationFile, settings: Settings, l
                 ledger.record(conn, migration, elapsed_ms, "success", None)
                 conn.commit()
                 return elapsed_ms
-            except psycopg.errors.LockNotAvailable:
+            except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
                 conn.rollback()
                 blocker = sampler.seen or blocker or "a session that ended before it could be named"
                 if attempt < settings.ddl_attempts:
                     pause = settings.retry_base_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-                    log(f"{migration.label}: lock_timeout ({settings.lock_timeout_ms} ms) hit, blocked by {blocker}; "
+                    log(f"{migration.label}: lock_timeout ({timeout_ms} ms) hit, blocked by {blocker}; "
                         f"retry {attempt + 1}/{settings.ddl_attempts} in {pause:.1f} s")
                     time.sleep(pause)
-    raise _Failed(f"lock_timeout ({settings.lock_timeout_ms} ms) hit {settings.ddl_attempts} times; blocked by "
+    raise _Failed(f"lock_timeout ({timeout_ms} ms) hit {settings.ddl_attempts} times; blocked by "
                   f"{blocker}: end that session or run again when it is done")
 
 

@@ -24,7 +24,7 @@ class BackupConfig(dg.Config):
 
 
 class MigrationConfig(dg.Config):
-    lock_timeout_ms: int = 2000
+    lock_timeout_ms: int = 500  # capped at half of deadlock_timeout
     ddl_attempts: int = 4
     build_attempts: int = 3
     runner_lock_wait_s: int = 60

@@ -243,3 +243,34 @@ def test_migrate_command_plans_and_applies(db: str) -> None:
     assert "pending  migrations/001_orders_driver_created_at.sql" in plan.stdout
     assert ledger_rows(db) == {}
     assert "PG_OPS_DSN is not set" in one_line_error(pg_ops("migrate", "--plan"))
+
+
+def test_a_deadlock_with_the_application_costs_us_a_retry_never_the_application(db: str, tmp_path: Path) -> None:
+    """An app transaction inserts an order, then its items; our migration locks both tables in between.
+
+    lock_timeout stays below deadlock_timeout, so our wait ends first and the app's transaction survives
+    (with lock_timeout above it, PostgreSQL's deadlock detector killed the app's insert: seen under load).
+    """
+    write(tmp_path, "001_both.sql", "lock table public.order_items, public.orders in access exclusive mode;\n"
+                                    "comment on table public.orders is 'placed by customers';",
+          step="rls_policies", transaction="on")
+    app = connect(db, autocommit=False, application_name="app checkout")
+    order = app.execute("insert into orders (id, customer_id, restaurant_id, status, subtotal, delivery_fee, "
+                        "total_amount, delivery_address) select gen_random_uuid(), customer_id, restaurant_id, "
+                        "'pending', 1, 1, 2, 'x' from orders limit 1 returning id").fetchone()
+    assert order is not None
+    lines: list[str] = []
+    result: dict[str, Any] = {}
+    migration = threading.Thread(target=lambda: result.setdefault("report", migrate.apply(
+        db, settings(tmp_path, ddl_attempts=6, retry_base_s=0.3), log=lines.append)))
+    migration.start()
+    with connection(db) as watcher:  # the migration holds order_items and waits for orders
+        wait_for(lambda: watcher.execute("select count(*) as n from pg_locks where not granted and "
+                                         "mode = 'AccessExclusiveLock'").fetchone() == {"n": 1})
+    app.execute("insert into order_items (id, order_id, product_id, quantity, unit_price) select "
+                "(select max(id) + 1 from order_items), %s, product_id, 1, 1 from order_items limit 1", (order["id"],))
+    app.commit()
+    app.close()
+    migration.join(30)
+    assert [a.version for a in result["report"].applied] == ["001"]
+    assert any("lock_timeout" in line and "retry" in line for line in lines)

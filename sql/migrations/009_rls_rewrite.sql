@@ -23,6 +23,12 @@ as $$ select id from public.restaurants where owner_id = (select auth.uid()) $$;
 revoke all on function private.is_admin(), private.my_restaurant_ids() from public;
 grant execute on function private.is_admin(), private.my_restaurant_ids() to anon, authenticated;
 
+-- All five tables at once, before any policy changes: taken one by one, an application insert into
+-- orders (which then locks profiles and restaurants for its foreign-key checks) deadlocks with us.
+-- pg_ops keeps lock_timeout below deadlock_timeout, so if anything still waits, we give way and retry.
+lock table public.order_items, public.orders, public.products, public.restaurants, public.profiles
+  in access exclusive mode;
+
 -- profiles
 drop policy if exists profiles_select_own on public.profiles;
 drop policy if exists profiles_update_own on public.profiles;
