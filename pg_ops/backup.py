@@ -175,7 +175,9 @@ def _verify_by_restore(dsn: str, restore: Path, target: Path, expected: dict[str
 
 
 def _retain(folder: Path, dbname: str, keep_last: int) -> list[str]:
-    ours = sorted(folder.glob(f"{dbname}_*.dump"))
+    """Delete this database's older backups; never another database's, never a file we did not name."""
+    pattern = re.compile(rf"^{re.escape(dbname)}_\d{{8}}T\d{{6}}\.\d{{6}}Z\.dump$")
+    ours = sorted(p for p in folder.iterdir() if pattern.match(p.name))
     removed = []
     for old in ours[:-keep_last] if keep_last > 0 else []:
         old.unlink()
@@ -190,10 +192,9 @@ def run(dsn: str, folder: Path, verify_restore: bool = True, keep_last: int = 5,
     dump, restore = tool("pg_dump"), tool("pg_restore")
     _writable_folder(folder)
     dbname = str(conninfo.conninfo_to_dict(dsn).get("dbname") or "postgres")
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', dbname)}_{stamp}.dump"
-    if target.exists():  # two backups in the same second
-        target = target.with_name(f"{target.stem}-{time.time_ns() % 10**6:06d}.dump")
+    # Microseconds keep names unique and in time order, which retention relies on.
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = folder / f"{re.sub(r'[^A-Za-z0-9_-]', '_', dbname)}_{stamp}.dump"
     started = time.perf_counter()
     with connect(dsn, application_name="pg_ops backup", autocommit=False) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -221,7 +222,7 @@ def run(dsn: str, folder: Path, verify_restore: bool = True, keep_last: int = 5,
             raise
     else:
         outcome, restore_seconds = "skipped: verify_restore is off (the table of contents was read)", 0.0
-    removed = _retain(folder, target.name.rsplit("_", 1)[0], keep_last)
+    removed = _retain(folder, target.name.rsplit("_", 1)[0], keep_last)  # <db>_<stamp>.dump
     return BackupReport(path=target, size_bytes=size, seconds=seconds, pg_dump_version=str(dump_major),
                         toc_entries=entries, tables=tables, restore=outcome,
                         restore_seconds=restore_seconds if verify_restore else None, row_counts=expected,

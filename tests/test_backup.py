@@ -54,8 +54,11 @@ def test_backup_under_concurrent_writes_still_has_exact_parity(demo_db: str, tmp
 
 
 def test_retention_keeps_the_last_n(demo_db: str, tmp_path: Path) -> None:
+    other = tmp_path / "t_test_backup_eu_20200101T000000.000000Z.dump"  # another database's backup
+    other.write_text("not ours")
     names = [backup.run(demo_db, tmp_path, verify_restore=False, keep_last=2).path.name for _ in range(3)]
-    assert sorted(p.name for p in tmp_path.glob("*.dump")) == sorted(names[1:])
+    assert sorted(p.name for p in tmp_path.glob("t_test_backup_2*.dump")) == sorted(names[1:])
+    assert other.exists()
     skipped = backup.run(demo_db, tmp_path, verify_restore=False, keep_last=2)
     assert skipped.restore.startswith("skipped: verify_restore is off")
 

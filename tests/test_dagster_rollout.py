@@ -39,14 +39,14 @@ def test_first_run_applies_everything_and_the_second_changes_nothing(
     meta = _metadata(first)
     assert list(meta) == ["preflight", "backup", "index_migrations", "rls_policies", "rpc_functions"]
     assert meta["backup"]["restore"] == "verified" and Path(meta["backup"]["path"]).is_file()
-    assert meta["index_migrations"]["outcome"] == "applied 8 file(s)"
+    assert meta["index_migrations"]["outcome"] == "applied 9 file(s)"
     assert {r.data["valid"] for r in meta["index_migrations"]["indexes"].records} == {True}
-    assert len(meta["index_migrations"]["indexes"].records) == 9
+    assert len(meta["index_migrations"]["indexes"].records) == 10
     assert meta["rls_policies"]["outcome"] == "applied 1 file(s)"
     assert any(r.data["policy"] == "orders_select" and "authenticated" in r.data["roles"]
                for r in meta["rls_policies"]["policies"].records)
-    assert meta["rpc_functions"]["outcome"] == "applied 4 file(s)"
-    assert len(meta["rpc_functions"]["ledger"].records) == 13
+    assert meta["rpc_functions"]["outcome"] == "applied 5 file(s)"
+    assert len(meta["rpc_functions"]["ledger"].records) == 15
     checks = {c.check_name: c.passed for c in first.get_asset_check_evaluations()}
     assert checks == {"no_invalid_indexes": True, "intended_indexes_exist": True, "ledger_matches_files": True,
                       "functions_have_fixed_search_path": True}

@@ -9,9 +9,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from pg_ops import index_lifecycle, migrate
+from pg_ops import index_lifecycle, migrate, rls_matrix
 from pg_ops.db import connection
-from tests import rls_matrix
 from tests.conftest import as_user
 
 
@@ -26,10 +25,11 @@ def rolled_out(demo_db: str) -> dict[str, Any]:
 def test_every_file_applies_once_and_a_rerun_is_a_no_op(rolled_out: dict[str, Any], demo_db: str) -> None:
     first, second = rolled_out["first"], rolled_out["second"]
     assert [a.version for a in first.applied] == ["001", "002", "003", "004", "005", "006", "007", "008", "009",
-                                                  "R:calculate_avg_delivery_time", "R:calculate_on_time_rate",
-                                                  "R:calculate_revenue_metrics", "R:get_order_status_distribution"]
-    assert second.applied == [] and len(second.skipped) == 13
-    assert all(row.outcome == "success" for row in second.ledger.values()) and len(second.ledger) == 13
+                                                  "010", "R:calculate_avg_delivery_time", "R:calculate_on_time_rate",
+                                                  "R:calculate_revenue_metrics", "R:get_order_status_distribution",
+                                                  "R:search_products"]
+    assert second.applied == [] and len(second.skipped) == 15
+    assert all(row.outcome == "success" for row in second.ledger.values()) and len(second.ledger) == 15
 
 
 def test_every_intended_index_is_valid_with_its_definition(rolled_out: dict[str, Any], demo_db: str) -> None:
@@ -37,7 +37,7 @@ def test_every_intended_index_is_valid_with_its_definition(rolled_out: dict[str,
     from pg_ops import migration_files
 
     builds = [b for f in migration_files.discover(settings.migrations_dir) for b in f.index_builds]
-    assert len(builds) == 9
+    assert len(builds) == 10
     with connection(demo_db) as conn:
         for build in builds:
             current = index_lifecycle.state(conn, build)

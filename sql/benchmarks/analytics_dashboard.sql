@@ -1,0 +1,12 @@
+-- Admin dashboard: the four metrics over the last 30 full days, platform-wide.
+-- pg_ops: role=authenticated
+-- pg_ops: target_ms=100
+
+select p.id as sub, date_trunc('day', now()) - interval '30 days' as start_at, date_trunc('day', now()) as end_at,
+       null::uuid as restaurant_id
+from public.profiles p where p.role = 'admin' and $1::text is not null;
+
+select public.calculate_on_time_rate($1, $2, $3);
+select public.calculate_avg_delivery_time($1, $2, $3);
+select * from public.calculate_revenue_metrics($1, $2, $3);
+select * from public.get_order_status_distribution($1, $2, $3);

@@ -1,0 +1,13 @@
+-- Restaurant owner's dashboard: the four metrics over the last 30 full days for their restaurant.
+-- pg_ops: role=authenticated
+-- pg_ops: expect_index=orders_restaurant_id_created_at_idx
+-- pg_ops: target_ms=100
+
+select r.owner_id as sub, date_trunc('day', now()) - interval '30 days' as start_at,
+       date_trunc('day', now()) as end_at, r.id as restaurant_id
+from public.restaurants r order by md5(r.id::text || $1) limit 20;
+
+select public.calculate_on_time_rate($1, $2, $3);
+select public.calculate_avg_delivery_time($1, $2, $3);
+select * from public.calculate_revenue_metrics($1, $2, $3);
+select * from public.get_order_status_distribution($1, $2, $3);
