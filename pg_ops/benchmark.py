@@ -242,7 +242,7 @@ def latest(dsn: str, phase: str, before_run: str | None = None) -> dict[str, dic
                               order by measured_at desc limit 1""", (phase, before_run or "")).fetchone()
         if row is None:
             return {}
-        rows = conn.execute("""select query, file, executions, budget_hit, p50_ms, p95_ms, p99_ms, skipped, plan_nodes,
-                                      indexes_used, seq_scans, measured_at from pgops.benchmark_runs
+        rows = conn.execute("""select run_id, query, file, executions, budget_hit, p50_ms, p95_ms, p99_ms, skipped,
+                                      plan_nodes, indexes_used, seq_scans, measured_at from pgops.benchmark_runs
                                where run_id = %s""", (row["run_id"],)).fetchall()
     return {r["query"]: r for r in rows}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pg_ops.proof_assets import PROOF_ASSETS, PROOF_CHECKS
 from pg_ops.resources import target_from_env, target_label_from_env
 from pg_ops.rollout_assets import ROLLOUT_GROUP, preflight
 from pg_ops.rollout_steps import ROLLOUT_CHECKS, ROLLOUT_STEP_ASSETS
@@ -19,8 +20,8 @@ rollout_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[preflight, *ROLLOUT_STEP_ASSETS],
-    asset_checks=ROLLOUT_CHECKS,
+    assets=[preflight, *PROOF_ASSETS, *ROLLOUT_STEP_ASSETS],
+    asset_checks=[*ROLLOUT_CHECKS, *PROOF_CHECKS],
     jobs=[rollout_job],
     resources={"target": target_from_env()},
 )

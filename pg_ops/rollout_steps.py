@@ -10,7 +10,7 @@ from pg_ops import index_lifecycle, ledger, migrate, migration_files, sqlfiles
 from pg_ops.dagster_errors import one_line_failures
 from pg_ops.paths import state_dir
 from pg_ops.resources import PostgresTarget
-from pg_ops.rollout_assets import OWNERS, ROLLOUT_GROUP, preflight
+from pg_ops.rollout_assets import OWNERS, ROLLOUT_GROUP
 
 DDL_POOL = "pg_ddl"  # one DDL step at a time per instance (dagster.yaml sets the pool's limit)
 APP_SCHEMAS = ["public", "private"]
@@ -45,7 +45,7 @@ def _table(rows: list[dict[str, Any]]) -> dg.MetadataValue:
         schema=dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in columns]))
 
 
-@dg.asset(group_name=ROLLOUT_GROUP, kinds={"postgres"}, owners=OWNERS, deps=[preflight])
+@dg.asset(group_name=ROLLOUT_GROUP, kinds={"postgres"}, owners=OWNERS, deps=["baseline_performance"])
 @one_line_failures
 def backup(context: dg.AssetExecutionContext, target: PostgresTarget, config: BackupConfig) -> dg.MaterializeResult:
     """A pg_dump of the target, read back and restored into a scratch database with row-count parity."""

@@ -37,7 +37,8 @@ def test_first_run_applies_everything_and_the_second_changes_nothing(
     first = _run(instance, demo_db, tmp_path, monkeypatch)
     assert first.success
     meta = _metadata(first)
-    assert list(meta) == ["preflight", "backup", "index_migrations", "rls_policies", "rpc_functions"]
+    assert list(meta) == ["preflight", "baseline_performance", "backup", "index_migrations", "rls_policies",
+                          "rpc_functions", "validation"]
     assert meta["backup"]["restore"] == "verified" and Path(meta["backup"]["path"]).is_file()
     assert meta["index_migrations"]["outcome"] == "applied 9 file(s)"
     assert {r.data["valid"] for r in meta["index_migrations"]["indexes"].records} == {True}
@@ -45,16 +46,19 @@ def test_first_run_applies_everything_and_the_second_changes_nothing(
     assert meta["rls_policies"]["outcome"] == "applied 1 file(s)"
     assert any(r.data["policy"] == "orders_select" and "authenticated" in r.data["roles"]
                for r in meta["rls_policies"]["policies"].records)
-    assert meta["rpc_functions"]["outcome"] == "applied 5 file(s)"
-    assert len(meta["rpc_functions"]["ledger"].records) == 15
+    assert meta["rpc_functions"]["outcome"] == "applied 8 file(s)"
+    assert len(meta["rpc_functions"]["ledger"].records) == 18
     checks = {c.check_name: c.passed for c in first.get_asset_check_evaluations()}
     assert checks == {"no_invalid_indexes": True, "intended_indexes_exist": True, "ledger_matches_files": True,
-                      "functions_have_fixed_search_path": True}
+                      "functions_have_fixed_search_path": True, "queries_meet_targets": True,
+                      "plans_use_expected_indexes": True, "functions_match_pandas": True, "rls_unchanged": True,
+                      "no_regression": True}
 
     second = _run(instance, demo_db, tmp_path, monkeypatch)
     assert second.success
     again = _metadata(second)
     assert again["backup"]["outcome"] == "no-op: nothing pending"
+    assert again["baseline_performance"]["outcome"].startswith("no-op: rollout already applied")
     assert {again[k]["outcome"] for k in ("index_migrations", "rls_policies", "rpc_functions")} == {
         "no-op: already applied"}
     assert len(list(tmp_path.glob("*.dump"))) == 1

@@ -25,11 +25,12 @@ def rolled_out(demo_db: str) -> dict[str, Any]:
 def test_every_file_applies_once_and_a_rerun_is_a_no_op(rolled_out: dict[str, Any], demo_db: str) -> None:
     first, second = rolled_out["first"], rolled_out["second"]
     assert [a.version for a in first.applied] == ["001", "002", "003", "004", "005", "006", "007", "008", "009",
-                                                  "010", "R:calculate_avg_delivery_time", "R:calculate_on_time_rate",
-                                                  "R:calculate_revenue_metrics", "R:get_order_status_distribution",
+                                                  "010", "011", "012", "R:calculate_avg_delivery_time",
+                                                  "R:calculate_on_time_rate", "R:calculate_revenue_metrics",
+                                                  "R:get_order_status_distribution", "R:rollup_covers",
                                                   "R:search_products"]
-    assert second.applied == [] and len(second.skipped) == 15
-    assert all(row.outcome == "success" for row in second.ledger.values()) and len(second.ledger) == 15
+    assert second.applied == [] and len(second.skipped) == 18
+    assert all(row.outcome == "success" for row in second.ledger.values()) and len(second.ledger) == 18
 
 
 def test_every_intended_index_is_valid_with_its_definition(rolled_out: dict[str, Any], demo_db: str) -> None:
@@ -37,7 +38,7 @@ def test_every_intended_index_is_valid_with_its_definition(rolled_out: dict[str,
     from pg_ops import migration_files
 
     builds = [b for f in migration_files.discover(settings.migrations_dir) for b in f.index_builds]
-    assert len(builds) == 10
+    assert len(builds) == 11  # 10 concurrent builds and the rollup's own index
     with connection(demo_db) as conn:
         for build in builds:
             current = index_lifecycle.state(conn, build)

@@ -7,6 +7,8 @@ comment on schema pgops_demo is 'created by pg_ops demo load; marks this databas
 
 -- Back to the "before" state: the tables, and whatever a rollout added (its ledger, helpers, functions).
 drop table if exists public.order_items, public.orders, public.products, public.restaurants, public.profiles cascade;
+drop table if exists public.daily_restaurant_stats;
+drop function if exists public.search_products(text, integer);
 drop schema if exists pgops cascade;
 drop schema if exists private cascade;
 drop function if exists public.calculate_on_time_rate(timestamptz, timestamptz, uuid),

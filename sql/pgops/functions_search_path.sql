@@ -8,5 +8,6 @@ select n.nspname as schema, p.proname as name, pg_get_function_identity_argument
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 where n.nspname = any(%(schemas)s)
+  and p.prokind <> 'p'  -- procedures that COMMIT may not SET search_path; pg_ops qualifies their names
   and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
 order by 1, 2;

@@ -1,0 +1,171 @@
+"""Proof of speed: the same suite measured before (baseline_performance) and after (validation)."""
+
+from typing import Any
+
+import dagster as dg
+
+from pg_ops import benchmark, migrate, rls_matrix, suite
+from pg_ops import validation as verdicts
+from pg_ops.dagster_errors import one_line_failures
+from pg_ops.resources import PostgresTarget
+from pg_ops.rollout_assets import OWNERS, ROLLOUT_GROUP, preflight
+
+BEFORE_RLS = "before_rls_rewrite"
+
+
+class SuiteConfig(dg.Config):
+    executions: int = 200
+    warmup: int = 6
+    budget_s: float = 10.0  # per query: a slow baseline runs fewer times, and says so
+    seed: str = "pg_ops"
+
+
+class ValidationConfig(SuiteConfig):
+    targets_ms: str = ""  # "driver_orders=2,analytics_dashboard=25" over the files' target_ms
+    regression_tolerance: float = 0.5
+    regression_slack_ms: float = 1.0
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _results_table(run: benchmark.SuiteRun) -> dg.MetadataValue:
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({"query": r.name, "file": r.file, "executions": r.executions,
+                                 "p50_ms": _fmt(r.p50), "p95_ms": _fmt(r.p95), "p99_ms": _fmt(r.p99),
+                                 "note": r.skipped or ("time budget hit" if r.budget_hit else "")})
+                 for r in run.results],
+        schema=dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in
+                                       ("query", "file", "executions", "p50_ms", "p95_ms", "p99_ms", "note")]))
+
+
+@dg.asset(group_name=ROLLOUT_GROUP, kinds={"postgres"}, owners=OWNERS, deps=[preflight])
+@one_line_failures
+def baseline_performance(context: dg.AssetExecutionContext, target: PostgresTarget,
+                         config: SuiteConfig) -> dg.MaterializeResult:
+    """The suite measured before any change, and who may see and write what before the RLS rewrite."""
+    plan = migrate.plan(target.dsn, migrate.Settings.platform())
+    if not plan.pending:
+        earlier = benchmark.latest(target.dsn, "baseline")
+        note = "the baseline recorded earlier stands" if earlier else "no baseline was recorded before the rollout"
+        context.log.info(f"no-op: the rollout is already applied, so a baseline measured now would not be one; {note}")
+        return dg.MaterializeResult(metadata={"outcome": f"no-op: rollout already applied; {note}"})
+    queries = suite.load(baseline=True)
+    run = benchmark.run_suite(target.dsn, queries, "baseline", seed=config.seed, executions=config.executions,
+                              warmup=config.warmup, budget_s=config.budget_s, log=context.log.info)
+    benchmark.save(target.dsn, run)
+    matrix_note = "kept (the RLS rewrite is already applied)"
+    if any(f.step == "rls_policies" for f in plan.pending):
+        rls_matrix.save(target.dsn, rls_matrix.take(target.dsn), BEFORE_RLS)
+        matrix_note = "recorded"
+    return dg.MaterializeResult(metadata={"outcome": "measured", "run_id": run.run_id, "results": _results_table(run),
+                                          "rls_matrix": matrix_note})
+
+
+def _comparison(before: dict[str, dict[str, Any]], after: benchmark.SuiteRun) -> tuple[list[dict[str, Any]], str]:
+    rows, lines = [], ["| query | p95 before | p95 after | speed-up |", "|---|---|---|---|"]
+    for r in after.results:
+        old = before.get(r.name)
+        b95 = old["p95_ms"] if old and not old["skipped"] else None
+        b50 = old["p50_ms"] if old and not old["skipped"] else None
+        speed95 = b95 / r.p95 if b95 and r.p95 else None
+        speed50 = b50 / r.p50 if b50 and r.p50 else None
+        rows.append({"query": r.name, "p50_before_ms": _fmt(b50), "p50_after_ms": _fmt(r.p50),
+                     "p95_before_ms": _fmt(b95), "p95_after_ms": _fmt(r.p95), "p99_after_ms": _fmt(r.p99),
+                     "speedup_p50": "-" if speed50 is None else f"{speed50:.1f}x",
+                     "speedup_p95": "-" if speed95 is None else f"{speed95:.1f}x",
+                     "executions_before_after": f"{old['executions'] if old else '-'} / {r.executions}"})
+        lines.append(f"| {r.name} | {_fmt(b95)} ms | {_fmt(r.p95)} ms | "
+                     f"{'-' if speed95 is None else f'{speed95:.0f}x'} |")
+    return rows, "\n".join(lines)
+
+
+@dg.asset(group_name=ROLLOUT_GROUP, kinds={"postgres"}, owners=OWNERS, deps=["rpc_functions"])
+@one_line_failures
+def validation(context: dg.AssetExecutionContext, target: PostgresTarget,
+               config: ValidationConfig) -> dg.MaterializeResult:
+    """The suite measured after the rollout, side by side with the baseline: speed-ups, plans, a summary."""
+    queries = suite.load()
+    targets = verdicts.parse_targets(config.targets_ms, queries)  # a bad target stops here, before any run
+    run = benchmark.run_suite(target.dsn, queries, "validation", seed=config.seed, executions=config.executions,
+                              warmup=config.warmup, budget_s=config.budget_s, log=context.log.info)
+    benchmark.save(target.dsn, run)
+    before = benchmark.latest(target.dsn, "baseline")
+    rows, table_md = _comparison(before, run)
+    plans = "\n\n".join(f"**{r.name}**\n```\n" + "\n".join(r.plan_nodes[:12]) + "\n```" for r in run.results)
+    summary = (f"Validation of {target.label}: {sum(1 for r in run.results if not r.skipped)} queries measured"
+               + ("" if before else " (no baseline recorded: speed-ups unknown)") + ".\n\n" + table_md)
+    return dg.MaterializeResult(metadata={
+        "run_id": run.run_id,
+        "comparison": dg.MetadataValue.table(
+            records=[dg.TableRecord(r) for r in rows],
+            schema=dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in rows[0]] if rows else [])),
+        "plans": dg.MetadataValue.md(plans),
+        "summary": dg.MetadataValue.md(summary),
+        "targets_ms": dg.MetadataValue.json(targets),
+    })
+
+
+def _result(verdict: verdicts.Verdict, name: str) -> dg.AssetCheckResult:
+    if verdict.skipped:
+        # Nothing to judge is not a pass: a failed check of WARN severity, with the reason.
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                   description=verdict.description, metadata={"skipped": verdict.skipped})
+    records = [dg.TableRecord({k: str(v) for k, v in row.items()}) for row in verdict.rows]
+    metadata: dict[str, Any] = {}
+    if verdict.rows:
+        metadata[name] = dg.MetadataValue.table(records=records, schema=dg.TableSchema(
+            columns=[dg.TableColumn(c, "string") for c in verdict.rows[0]]))
+    return dg.AssetCheckResult(passed=verdict.passed, description=verdict.description, metadata=metadata)
+
+
+@dg.asset_check(asset=validation, blocking=True)
+@one_line_failures
+def queries_meet_targets(context: dg.AssetCheckExecutionContext, target: PostgresTarget) -> dg.AssetCheckResult:
+    """Every query's p95 is under its target: the files' target_ms, or the validation config's targets_ms."""
+    event = context.instance.get_latest_materialization_event(validation.key)
+    recorded = event.asset_materialization.metadata.get("targets_ms") if event and event.asset_materialization else None
+    targets = dict(recorded.value) if recorded is not None else verdicts.parse_targets("", suite.load())  # type: ignore[arg-type]
+    return _result(verdicts.targets_met(benchmark.latest(target.dsn, "validation"), targets), "targets")
+
+
+@dg.asset_check(asset=validation, blocking=True)
+@one_line_failures
+def plans_use_expected_indexes(target: PostgresTarget) -> dg.AssetCheckResult:
+    """Each query's plan uses the index built for it, and nothing scans orders or products whole."""
+    return _result(verdicts.plans_use_indexes(benchmark.latest(target.dsn, "validation"), suite.load()), "plans")
+
+
+@dg.asset_check(asset=validation, blocking=True)
+@one_line_failures
+def functions_match_pandas(target: PostgresTarget) -> dg.AssetCheckResult:
+    """The four analytics functions equal a pandas computation over the raw rows (admin and owner)."""
+    return _result(verdicts.functions_match_reference(target.dsn), "cases")
+
+
+@dg.asset_check(asset=validation, blocking=True)
+@one_line_failures
+def rls_unchanged(target: PostgresTarget) -> dg.AssetCheckResult:
+    """Who may see and write what is exactly what it was before the RLS rewrite."""
+    before = rls_matrix.load(target.dsn, BEFORE_RLS)
+    if before is None:
+        return _result(verdicts.Verdict(False, "no matrix recorded before the rewrite",
+                                          "skipped: no allow/deny matrix was recorded before the RLS rewrite", []), "")
+    found = rls_matrix.differences(before, rls_matrix.take(target.dsn))
+    cells = sum(len(v) for v in before.values())
+    return _result(verdicts.Verdict(not found, None, "; ".join(found[:4]) or f"all {cells} cells unchanged", []), "")
+
+
+@dg.asset_check(asset=validation, blocking=True)
+@one_line_failures
+def no_regression(target: PostgresTarget) -> dg.AssetCheckResult:
+    """No query's p95 got worse than the previous validation run's, beyond the tolerance."""
+    now = benchmark.latest(target.dsn, "validation")
+    run_id = str(next(iter(now.values()))["run_id"]) if now else None
+    earlier = benchmark.latest(target.dsn, "validation", before_run=run_id)
+    return _result(verdicts.no_regression(now, earlier, tolerance=0.5, slack_ms=1.0), "queries")
+
+
+PROOF_ASSETS = [baseline_performance, validation]
+PROOF_CHECKS = [queries_meet_targets, plans_use_expected_indexes, functions_match_pandas, rls_unchanged, no_regression]
