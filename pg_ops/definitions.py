@@ -5,9 +5,10 @@ from __future__ import annotations
 import dagster as dg
 
 from pg_ops.proof_assets import PROOF_ASSETS, PROOF_CHECKS
-from pg_ops.resources import target_from_env, target_label_from_env
+from pg_ops.resources import pushgateway_from_env, target_from_env, target_label_from_env
 from pg_ops.rollout_assets import ROLLOUT_GROUP, preflight
 from pg_ops.rollout_steps import ROLLOUT_CHECKS, ROLLOUT_STEP_ASSETS
+from pg_ops.schedules import nightly_validation, nightly_validation_job
 
 # One rollout per target database at a time: dagster.yaml limits runs per unique value of this tag.
 DATABASE_TAG = "pg_ops/database"
@@ -22,6 +23,7 @@ rollout_job = dg.define_asset_job(
 defs = dg.Definitions(
     assets=[preflight, *PROOF_ASSETS, *ROLLOUT_STEP_ASSETS],
     asset_checks=[*ROLLOUT_CHECKS, *PROOF_CHECKS],
-    jobs=[rollout_job],
-    resources={"target": target_from_env()},
+    jobs=[rollout_job, nightly_validation_job],
+    schedules=[nightly_validation],
+    resources={"target": target_from_env(), "pushgateway": pushgateway_from_env()},
 )

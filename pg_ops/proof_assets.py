@@ -5,9 +5,11 @@ from typing import Any
 import dagster as dg
 
 from pg_ops import benchmark, migrate, rls_matrix, suite
+from pg_ops import pushgateway as push
 from pg_ops import validation as verdicts
 from pg_ops.dagster_errors import one_line_failures
-from pg_ops.resources import PostgresTarget
+from pg_ops.errors import PgOpsError
+from pg_ops.resources import PostgresTarget, PushgatewayTarget
 from pg_ops.rollout_assets import OWNERS, ROLLOUT_GROUP, preflight
 
 BEFORE_RLS = "before_rls_rewrite"
@@ -83,7 +85,7 @@ def _comparison(before: dict[str, dict[str, Any]], after: benchmark.SuiteRun) ->
 
 @dg.asset(group_name=ROLLOUT_GROUP, kinds={"postgres"}, owners=OWNERS, deps=["rpc_functions"])
 @one_line_failures
-def validation(context: dg.AssetExecutionContext, target: PostgresTarget,
+def validation(context: dg.AssetExecutionContext, target: PostgresTarget, pushgateway: PushgatewayTarget,
                config: ValidationConfig) -> dg.MaterializeResult:
     """The suite measured after the rollout, side by side with the baseline: speed-ups, plans, a summary."""
     queries = suite.load()
@@ -93,6 +95,16 @@ def validation(context: dg.AssetExecutionContext, target: PostgresTarget,
     benchmark.save(target.dsn, run)
     before = benchmark.latest(target.dsn, "baseline")
     rows, table_md = _comparison(before, run)
+    pushed = "no Pushgateway configured"
+    if pushgateway.url:
+        saved = benchmark.latest(target.dsn, "validation")
+        passed = (verdicts.targets_met(saved, targets).passed and verdicts.plans_use_indexes(saved, queries).passed)
+        try:
+            push.push_validation(pushgateway.url, target.label, run, passed, pushgateway.timeout_s)
+            pushed = f"pushed to {pushgateway.url}"
+        except PgOpsError as exc:  # monitoring being down must not fail the validation itself
+            context.log.warning(str(exc))
+            pushed = f"not pushed: {exc}"
     plans = "\n\n".join(f"**{r.name}**\n```\n" + "\n".join(r.plan_nodes[:12]) + "\n```" for r in run.results)
     summary = (f"Validation of {target.label}: {sum(1 for r in run.results if not r.skipped)} queries measured"
                + ("" if before else " (no baseline recorded: speed-ups unknown)") + ".\n\n" + table_md)
@@ -104,6 +116,7 @@ def validation(context: dg.AssetExecutionContext, target: PostgresTarget,
         "plans": dg.MetadataValue.md(plans),
         "summary": dg.MetadataValue.md(summary),
         "targets_ms": dg.MetadataValue.json(targets),
+        "pushgateway": pushed,
     })
 
 

@@ -40,3 +40,15 @@ def target_label_from_env() -> str:
     """The run tag that keeps one rollout per database: read at load time, without the password."""
     dsn = os.environ.get("PG_OPS_DSN", "")
     return describe(dsn) if dsn else "unset"
+
+
+class PushgatewayTarget(dg.ConfigurableResource):
+    """Where outcomes are pushed; an empty URL means no Pushgateway, which is not an error."""
+
+    url: str = ""
+    timeout_s: float = 5.0
+
+
+def pushgateway_from_env() -> PushgatewayTarget:
+    return PushgatewayTarget(url=dg.EnvVar("PUSHGATEWAY_URL")) if os.environ.get("PUSHGATEWAY_URL") \
+        else PushgatewayTarget()

@@ -7,7 +7,10 @@ its own folder under /tmp: pytest's tmp_path is root-only (0700), and the server
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,3 +63,46 @@ def create_login_role(info: SandboxInfo, name: str, password: str, superuser: bo
 
 def role_dsn(info: SandboxInfo, dbname: str, user: str, password: str) -> str:
     return f"postgresql://{user}:{password}@127.0.0.1:{info.port}/{dbname}"
+
+
+@contextmanager
+def daemon(argv: list[str], ready_url: str, log: Path, timeout_s: float = 30.0) -> Iterator[subprocess.Popen[bytes]]:
+    """A foreground daemon on loopback, ready when `ready_url` answers 200, stopped by its own PID."""
+    process = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{argv[0]} exited with {process.returncode}: {log.read_text()[-500:]}")
+            try:
+                with urllib.request.urlopen(ready_url, timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{argv[0]} not ready at {ready_url} after {timeout_s:.0f} s")
+            time.sleep(0.05)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
+def pushgateway() -> Iterator[str]:
+    """The real prometheus-pushgateway from Debian; yields its URL."""
+    folder = Path(tempfile.mkdtemp(prefix="pgops-test-pgw."))
+    port = sandbox.free_port()
+    try:
+        with daemon(["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
+                    f"http://127.0.0.1:{port}/-/ready", folder / "pushgateway.log"):
+            yield f"http://127.0.0.1:{port}"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -13,9 +13,9 @@ as $$
 begin
   if private.rollup_covers(p_start, p_end, p_restaurant_id) then
     if p_restaurant_id is null then
-      return (select round(sum(s.delivery_seconds) / nullif(sum(s.delivered), 0) / 60, 2) from public.daily_restaurant_stats s where s.day >= (p_start at time zone 'UTC')::date and s.day < (p_end at time zone 'UTC')::date);
+      return (select round(sum(s.delivery_seconds) / nullif(sum(s.delivered_timed), 0) / 60, 2) from public.daily_restaurant_stats s where s.day >= (p_start at time zone 'UTC')::date and s.day < (p_end at time zone 'UTC')::date);
     end if;
-    return (select round(sum(s.delivery_seconds) / nullif(sum(s.delivered), 0) / 60, 2) from public.daily_restaurant_stats s
+    return (select round(sum(s.delivery_seconds) / nullif(sum(s.delivered_timed), 0) / 60, 2) from public.daily_restaurant_stats s
             where s.restaurant_id = p_restaurant_id and s.day >= (p_start at time zone 'UTC')::date and s.day < (p_end at time zone 'UTC')::date);
   end if;
   return (select round((avg(extract(epoch from o.delivered_at - o.created_at)) / 60)::numeric, 2) from public.orders o where o.status = 'delivered' and o.created_at >= p_start and o.created_at < p_end and (p_restaurant_id is null or o.restaurant_id = p_restaurant_id));

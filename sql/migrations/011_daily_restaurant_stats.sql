@@ -29,7 +29,8 @@ create table if not exists public.daily_restaurant_stats (
   delivered bigint not null default 0,
   cancelled bigint not null default 0,
   delivered_on_time bigint not null default 0,
-  delivery_seconds numeric not null default 0,   -- sum over delivered orders
+  delivered_timed bigint not null default 0,     -- delivered orders that have a delivered_at
+  delivery_seconds numeric not null default 0,   -- sum over those
   revenue numeric(14, 2) not null default 0,     -- sum of total_amount over delivered orders
   primary key (restaurant_id, day)
 );
@@ -63,14 +64,16 @@ begin
   end if;
   insert into public.daily_restaurant_stats as s (restaurant_id, day, orders, pending, confirmed, preparing, ready,
                                                   picked_up, delivered, cancelled, delivered_on_time,
-                                                  delivery_seconds, revenue)
+                                                  delivered_timed, delivery_seconds, revenue)
   values (o.restaurant_id, d, sign,
           sign * (o.status = 'pending')::int, sign * (o.status = 'confirmed')::int,
           sign * (o.status = 'preparing')::int, sign * (o.status = 'ready')::int,
           sign * (o.status = 'picked_up')::int, sign * (o.status = 'delivered')::int,
           sign * (o.status = 'cancelled')::int,
-          sign * (o.status = 'delivered' and o.delivered_at <= o.estimated_delivery_at)::int,
-          case when o.status = 'delivered' then sign * extract(epoch from o.delivered_at - o.created_at) else 0 end,
+          sign * coalesce(o.status = 'delivered' and o.delivered_at <= o.estimated_delivery_at, false)::int,
+          sign * (o.status = 'delivered' and o.delivered_at is not null)::int,
+          case when o.status = 'delivered' and o.delivered_at is not null
+               then sign * extract(epoch from o.delivered_at - o.created_at) else 0 end,
           case when o.status = 'delivered' then sign * o.total_amount else 0 end)
   on conflict (restaurant_id, day) do update set
     orders = s.orders + excluded.orders, pending = s.pending + excluded.pending,
@@ -78,6 +81,7 @@ begin
     ready = s.ready + excluded.ready, picked_up = s.picked_up + excluded.picked_up,
     delivered = s.delivered + excluded.delivered, cancelled = s.cancelled + excluded.cancelled,
     delivered_on_time = s.delivered_on_time + excluded.delivered_on_time,
+    delivered_timed = s.delivered_timed + excluded.delivered_timed,
     delivery_seconds = s.delivery_seconds + excluded.delivery_seconds, revenue = s.revenue + excluded.revenue;
 end
 $$;
@@ -118,13 +122,14 @@ begin
     delete from public.daily_restaurant_stats where day = d;
     insert into public.daily_restaurant_stats (restaurant_id, day, orders, pending, confirmed, preparing, ready,
                                                picked_up, delivered, cancelled, delivered_on_time,
-                                               delivery_seconds, revenue)
+                                               delivered_timed, delivery_seconds, revenue)
     select restaurant_id, d, count(*),
            count(*) filter (where status = 'pending'), count(*) filter (where status = 'confirmed'),
            count(*) filter (where status = 'preparing'), count(*) filter (where status = 'ready'),
            count(*) filter (where status = 'picked_up'), count(*) filter (where status = 'delivered'),
            count(*) filter (where status = 'cancelled'),
            count(*) filter (where status = 'delivered' and delivered_at <= estimated_delivery_at),
+           count(*) filter (where status = 'delivered' and delivered_at is not null),
            coalesce(sum(extract(epoch from delivered_at - created_at)) filter (where status = 'delivered'), 0),
            coalesce(sum(total_amount) filter (where status = 'delivered'), 0)
     from public.orders
