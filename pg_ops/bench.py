@@ -18,7 +18,7 @@ from typing import Any
 
 from psycopg import sql
 
-from pg_ops import backup, demo, migrate, sandbox
+from pg_ops import backup, benchmark, demo, migrate, sandbox, suite
 from pg_ops.backup import libpq_env
 from pg_ops.db import connection
 from pg_ops.paths import sql_dir, state_dir
@@ -108,6 +108,34 @@ def rollout_under_load(info: sandbox.SandboxInfo, dsn: str, rate: int = 200, cli
     }
 
 
+# Goals at 1,000,000 orders (issue 4): p95 in ms, and the speed-up over the baseline.
+GOALS = {"driver_orders": (2, 20), "restaurant_catalog": (2, 20), "product_search": (10, 20),
+         "analytics_dashboard": (25, 100), "restaurant_dashboard": (25, 100), "customer_history": (None, 20),
+         "admin_order_list": (None, 20)}
+
+
+def _suite(dsn: str, baseline: bool, budget_s: float) -> dict[str, Any]:
+    run = benchmark.run_suite(dsn, suite.load(baseline=baseline), "bench", executions=200, warmup=6,
+                              budget_s=budget_s)
+    return {r.name: {"file": r.file, "executions": r.executions, "budget_hit": r.budget_hit,
+                     "p50_ms": r.p50, "p95_ms": r.p95, "p99_ms": r.p99, "plan": r.plan_nodes[:8]}
+            for r in run.results}
+
+
+def _speed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    table = {}
+    for name, a in after.items():
+        b = before.get(name, {})
+        goal_ms, goal_x = GOALS.get(name, (None, None))
+        ratio95 = b["p95_ms"] / a["p95_ms"] if b.get("p95_ms") and a.get("p95_ms") else None
+        table[name] = {"before": b, "after": a, "speedup_p50": b["p50_ms"] / a["p50_ms"] if b.get("p50_ms") and
+                       a.get("p50_ms") else None, "speedup_p95": ratio95, "goal_p95_ms": goal_ms,
+                       "goal_speedup": goal_x,
+                       "meets_goal": (goal_ms is None or (a.get("p95_ms") or 1e9) <= goal_ms)
+                       and (goal_x is None or (ratio95 or 0) >= goal_x)}
+    return table
+
+
 def run(scale: float, out: Path | None = None) -> dict[str, Any]:
     info, _ = sandbox.up()
     dsn = _fresh_database(info)
@@ -123,8 +151,10 @@ def run(scale: float, out: Path | None = None) -> dict[str, Any]:
         "demo_load": {"seconds": round(report.seconds, 1), "goal_seconds": 60,
                       "steps_seconds": {k: round(v, 2) for k, v in report.steps.items()},
                       "rows": report.rows, "database_bytes": int(row["size"])},
-        "rollout": rollout_under_load(info, dsn),
     }
+    before = _suite(dsn, baseline=True, budget_s=20.0)
+    result["rollout"] = rollout_under_load(info, dsn)
+    result["queries"] = _speed(before, _suite(dsn, baseline=False, budget_s=20.0))
     destination = out or state_dir() / "bench" / "bench.json"
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.write_text(json.dumps(result, indent=2) + "\n")
@@ -156,5 +186,25 @@ def table(result: dict[str, Any]) -> str:
         f"| writes stalled > 1 s | {r['stalls_over_1s']} (max {r['write_latency_ms'].get('max', 0):.1f} ms, "
         f"p99 {r['write_latency_ms'].get('p99', 0):.1f} ms) | 0 |",
         f"| load | {r['load']} | |",
+        "",
+        "| query | p50 before | p50 after | p95 before | p95 after | speed-up p95 | goal p95 | goal speed-up |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    for name, q in result["queries"].items():
+        b, a = q["before"], q["after"]
+        note = f" (n={b.get('executions')}, time budget)" if b.get("budget_hit") else ""
+        lines.append(
+            f"| {name} | {_ms(b.get('p50_ms'))} | {_ms(a.get('p50_ms'))} | {_ms(b.get('p95_ms'))}{note} | "
+            f"{_ms(a.get('p95_ms'))} | {_x(q['speedup_p95'])} | {_ms(q['goal_p95_ms'])} | {_x(q['goal_speedup'])} "
+            f"{'met' if q['meets_goal'] else '**not met**'} |")
     return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:.2f} ms"
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}x" if value >= 10 else f"{value:.1f}x"
