@@ -8,7 +8,6 @@ we intend; then we build, with bounded retries, and assert the result is valid a
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pg_ops import sqlfiles
 from pg_ops.db import Connection, connect
 from pg_ops.errors import PgOpsError
 from pg_ops.migration_files import IndexBuild
+from pg_ops.poller import Poller
 
 Log = Callable[[str], None]
 # Errors after which a rebuild can succeed: a cancelled or killed build, a deadlock, a lost connection.
@@ -71,47 +71,26 @@ def state(conn: Connection, build: IndexBuild) -> IndexState | None:
                       building_pid=row["building_pid"])
 
 
-class BuildWatch:
-    """A thread on its own connection that reports a build's phase and blocks, and what blocks it."""
+def build_watch(dsn: str, pid: int, label: str, log: Log, every_s: float = 2.0) -> Poller:
+    """Reports a build's phase and blocks, and which sessions it waits for, whenever that changes."""
+    last = [""]
 
-    def __init__(self, dsn: str, pid: int, label: str, log: Log, every_s: float = 2.0) -> None:
-        self._dsn, self._pid, self._label, self._log, self._every = dsn, pid, label, log, every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"watch {label}", daemon=True)
-
-    def __enter__(self) -> BuildWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        try:
-            conn = connect(self._dsn, application_name="pg_ops build watch")
-        except PgOpsError:
+    def look(conn: Connection) -> None:
+        row = conn.execute(sqlfiles.read("pgops/build_watch.sql"), {"pid": pid}).fetchone()  # type: ignore[arg-type]
+        if row is None:
             return
-        last = ""
-        with conn:
-            while not self._stop.wait(self._every):
-                try:
-                    row = conn.execute(sqlfiles.read("pgops/build_watch.sql"),  # type: ignore[arg-type]
-                                       {"pid": self._pid}).fetchone()
-                except psycopg.Error:
-                    return
-                if row is None:
-                    continue
-                line = f"{self._label}: {row['phase']}"
-                if row["blocks_total"]:
-                    line += f", blocks {row['blocks_done']:,}/{row['blocks_total']:,}"
-                if row["tuples_total"]:
-                    line += f", tuples {row['tuples_done']:,}/{row['tuples_total']:,}"
-                if row["blockers"]:
-                    line += f"; waiting for {row['blockers']}"
-                if line != last:
-                    self._log(line)
-                    last = line
+        line = f"{label}: {row['phase']}"
+        if row["blocks_total"]:
+            line += f", blocks {row['blocks_done']:,}/{row['blocks_total']:,}"
+        if row["tuples_total"]:
+            line += f", tuples {row['tuples_done']:,}/{row['tuples_total']:,}"
+        if row["blockers"]:
+            line += f"; waiting for {row['blockers']}"
+        if line != last[0]:
+            log(line)
+            last[0] = line
+
+    return Poller(dsn, look, every_s, "pg_ops build watch")
 
 
 def _drop_concurrently(conn: Connection, build: IndexBuild) -> None:
@@ -145,7 +124,7 @@ def ensure_index(dsn: str, build: IndexBuild, log: Log, max_attempts: int = 3,
             pid = conn.info.backend_pid
             started = time.perf_counter()
             try:
-                with BuildWatch(dsn, pid, build.qualified_name, log):
+                with build_watch(dsn, pid, build.qualified_name, log):
                     conn.execute(build.statement)  # type: ignore[arg-type]
             except RETRYABLE as exc:
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -8,7 +8,6 @@ lock_timeout (see pg_ops.index_lifecycle) and a watchdog that reports what block
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from pg_ops.errors import PgOpsError
 from pg_ops.ledger import LedgerRow
 from pg_ops.migration_files import MigrationFile
 from pg_ops.paths import sql_dir
+from pg_ops.poller import Poller
 
 Log = Callable[[str], None]
 
@@ -135,27 +135,20 @@ class _BlockerSampler:
 
     def __init__(self, dsn: str, pid: int) -> None:
         self.seen = ""
-        self._dsn, self._pid = dsn, pid
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._poller = Poller(dsn, self._look, 0.1, "pg_ops lock watch")
+        self._pid = pid
+
+    def _look(self, conn: Connection) -> None:
+        found = _blockers(conn, self._pid)
+        if found:
+            self.seen = found
 
     def __enter__(self) -> _BlockerSampler:
-        self._thread.start()
+        self._poller.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        try:
-            with connect(self._dsn, application_name="pg_ops lock watch") as conn:
-                while not self._stop.wait(0.1):
-                    found = _blockers(conn, self._pid)
-                    if found:
-                        self.seen = found
-        except (PgOpsError, psycopg.Error):
-            return
+        self._poller.__exit__(*exc)
 
 
 def _lock_timeout_ms(conn: Connection, settings: Settings, log: Log) -> int:

@@ -121,7 +121,7 @@ def rls_policies(context: dg.AssetExecutionContext, target: PostgresTarget,
 @one_line_failures
 def rpc_functions(context: dg.AssetExecutionContext, target: PostgresTarget,
                   config: MigrationConfig) -> dg.MaterializeResult:
-    """The analytics functions: SECURITY INVOKER, STABLE, fixed search_path, granted to authenticated."""
+    """The daily rollup (filled online) and the analytics and search functions, each with a fixed search_path."""
     _, metadata = _apply_step(context, target, config, "rpc_functions")
     with target.connect() as conn:
         metadata["functions"] = _table(conn.execute(sqlfiles.read("pgops/functions_search_path.sql"),  # type: ignore[arg-type]

@@ -35,7 +35,7 @@ def test_each_query_runs_as_its_user_with_its_index(rolled_out: str) -> None:
         assert result.skipped is None and result.executions == 20, name
         assert 0 < result.p50 <= result.p95 <= result.p99, name  # type: ignore[operator]
         for index in next(q for q in SUITE if q.name == name).expect_indexes:
-            assert index in result.indexes_used, (name, result.plan_nodes)
+            assert set(index.split("|")) & set(result.indexes_used), (name, result.plan_nodes)
         assert not {"orders", "products"} & set(result.seq_scans), (name, result.plan_nodes)
     # the analytics functions' own statements were planned too, through auto_explain
     assert any("daily_restaurant_stats" in node for node in results["analytics_dashboard"].plan_nodes)

@@ -1,6 +1,6 @@
 -- Restaurant owner's dashboard: the four metrics over the last 30 full days for their restaurant.
 -- pg_ops: role=authenticated
--- pg_ops: expect_index=daily_restaurant_stats_pkey
+-- pg_ops: expect_index=daily_restaurant_stats_pkey|daily_restaurant_stats_day_idx
 -- pg_ops: target_ms=100
 
 select r.owner_id as sub, date_trunc('day', now()) - interval '30 days' as start_at,

