@@ -177,7 +177,7 @@ def table(result: dict[str, Any]) -> str:
     ]
     r = result["rollout"]
     lines += [
-        f"| rollout under write load: backup + verify + 13 files | {r['rollout_s']:.1f} s "
+        f"| rollout under write load: backup + verify + {r['files_applied']} files | {r['rollout_s']:.1f} s "
         f"(backup {r['backup_s']:.1f} s, restore check {r['backup_restore_check_s']:.1f} s) | |",
         f"| migrations wall / their statements | {r['migrations_wall_s']:.2f} s / {r['migration_statements_s']:.2f} s "
         f"= {r['migrations_wall_over_statements']:.2f}x | <= 1.3x |",

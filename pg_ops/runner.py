@@ -15,12 +15,14 @@ class RunOutcome:
     materialized: list[str] = field(default_factory=list)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [f"run {self.run_id}: {'SUCCESS' if self.success else 'FAILURE'}"]
         lines += [f"  materialized {key}" for key in self.materialized]
         lines += [f"  check {name}: {'passed' if ok else 'FAILED'} ({detail})" for name, ok, detail in self.checks]
         lines += [f"  failed: {message}" for message in self.failures]
+        lines += ["", *self.notes] if self.notes else []
         return "\n".join(lines)
 
 
@@ -40,8 +42,12 @@ def materialize_all(selection: str | None = None, instance: dg.DagsterInstance |
         asset_selection=[dg.AssetKey.from_user_string(k) for k in selection.split(",")] if selection else None,
     )
     outcome = RunOutcome(success=result.success, run_id=result.run_id)
-    outcome.materialized = [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
-                            if e.asset_key is not None]
+    events = result.get_asset_materialization_events()
+    outcome.materialized = [e.asset_key.to_user_string() for e in events if e.asset_key is not None]
+    for event in events:
+        summary = event.materialization.metadata.get("summary")
+        if summary is not None:  # validation's before/after table
+            outcome.notes.append(str(summary.value))
     outcome.checks = [(f"{c.asset_key.to_user_string()}.{c.check_name}", c.passed, c.description or "")
                       for c in result.get_asset_check_evaluations()]
     for event in result.all_events:
