@@ -64,6 +64,7 @@ def sandbox_environment(info: object) -> dict[str, str]:
         "DAGSTER_PG_USER": sandbox.SUPERUSER,
         "DAGSTER_PG_PASSWORD": "",
         "DAGSTER_PG_DB": sandbox.DAGSTER_DB,
+        "MONITORING_PASSWORD": sandbox.monitoring_password(),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pg_ops.monitoring_assets import monitoring_schema
 from pg_ops.proof_assets import PROOF_ASSETS, PROOF_CHECKS
 from pg_ops.resources import pushgateway_from_env, target_from_env, target_label_from_env
 from pg_ops.rollout_assets import ROLLOUT_GROUP, preflight
@@ -21,7 +22,7 @@ rollout_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[preflight, *PROOF_ASSETS, *ROLLOUT_STEP_ASSETS],
+    assets=[preflight, *PROOF_ASSETS, *ROLLOUT_STEP_ASSETS, monitoring_schema],
     asset_checks=[*ROLLOUT_CHECKS, *PROOF_CHECKS],
     jobs=[rollout_job, nightly_validation_job],
     schedules=[nightly_validation],

@@ -30,7 +30,7 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Settings:
-    migrations_dir: Path
+    migrations_dir: Path | None
     functions_dir: Path | None
     squawk_config: Path | None
     lock_timeout_ms: int = 500
@@ -39,6 +39,7 @@ class Settings:
     build_attempts: int = 3
     runner_lock_wait_s: float = 60.0
     application_name: str = "pg_ops migrate"
+    search_path: str | None = None  # for each transactional file, when its names must resolve somewhere
 
     @staticmethod
     def platform(**overrides: Any) -> Settings:
@@ -169,6 +170,8 @@ def _run_transactional(dsn: str, migration: MigrationFile, settings: Settings, l
         with connect(dsn, application_name=settings.application_name, autocommit=False) as conn:
             timeout_ms = _lock_timeout_ms(conn, settings, log if attempt == 1 else lambda _: None)
             conn.execute("select set_config('lock_timeout', %s, true)", (f"{timeout_ms}ms",))
+            if settings.search_path:
+                conn.execute("select set_config('search_path', %s, true)", (settings.search_path,))
             started = time.perf_counter()
             try:
                 with _BlockerSampler(dsn, conn.info.backend_pid) as sampler:

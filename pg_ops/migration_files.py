@@ -129,11 +129,11 @@ def parse(path: Path, version: str, name: str) -> MigrationFile:
                          index_builds=tuple(builds))
 
 
-def discover(migrations_dir: Path, functions_dir: Path | None = None) -> list[MigrationFile]:
+def discover(migrations_dir: Path | None, functions_dir: Path | None = None) -> list[MigrationFile]:
     """Versioned files in version order, then repeatable ones in name order."""
     found: list[MigrationFile] = []
     seen: dict[str, Path] = {}
-    for path in sorted(migrations_dir.glob("*.sql")):
+    for path in sorted(migrations_dir.glob("*.sql")) if migrations_dir else []:
         match = _VERSIONED_NAME.match(path.name)
         if not match:
             raise PgOpsError(f"{path}: migration files are named NNN_name.sql (lowercase, digits, underscores)")

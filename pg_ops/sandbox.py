@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -288,6 +289,15 @@ def status() -> str:
         f"sandbox running: PostgreSQL on 127.0.0.1:{info.port} (pid {pid}), data in {info.data_dir}, "
         f"log {info.log_file}, databases {DEMO_DB} (demo) and {DAGSTER_DB} (Dagster)"
     )
+
+
+def monitoring_password(root: Path | None = None) -> str:
+    """The sandbox's own generated password for the monitoring role (0600, under the state dir)."""
+    path = (root or home()) / "monitoring_password"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def running_info() -> SandboxInfo:

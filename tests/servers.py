@@ -6,6 +6,7 @@ its own folder under /tmp: pytest's tmp_path is root-only (0700), and the server
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -66,10 +67,11 @@ def role_dsn(info: SandboxInfo, dbname: str, user: str, password: str) -> str:
 
 
 @contextmanager
-def daemon(argv: list[str], ready_url: str, log: Path, timeout_s: float = 30.0) -> Iterator[subprocess.Popen[bytes]]:
+def daemon(argv: list[str], ready_url: str, log: Path, timeout_s: float = 30.0,
+           env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """A foreground daemon on loopback, ready when `ready_url` answers 200, stopped by its own PID."""
     process = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               start_new_session=True)
+                               start_new_session=True, env={**os.environ, **(env or {})})
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -104,5 +106,20 @@ def pushgateway() -> Iterator[str]:
         with daemon(["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
                     f"http://127.0.0.1:{port}/-/ready", folder / "pushgateway.log"):
             yield f"http://127.0.0.1:{port}"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def postgres_exporter(dsn: str, queries: Path) -> Iterator[str]:
+    """The real prometheus-postgres-exporter from Debian, connected with `dsn`; yields its /metrics URL."""
+    folder = Path(tempfile.mkdtemp(prefix="pgops-test-exporter."))
+    port = sandbox.free_port()
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        with daemon(["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{port}",
+                     f"--extend.query-path={queries}"], url, folder / "exporter.log",
+                    env={"DATA_SOURCE_NAME": dsn + ("&" if "?" in dsn else "?") + "sslmode=disable"}):
+            yield url
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -169,3 +169,13 @@ def test_nightly_schedule_targets_validation_only() -> None:
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 3 * * *", "UTC")
     job = defs.resolve_job_def("nightly_validation_job")
     assert job.asset_layer.executable_asset_keys == {dg.AssetKey("validation")}  # nothing that changes the database
+
+
+def test_regression_rule_ignores_jitter_and_catches_a_lost_index() -> None:
+    def run(p95: float) -> dict[str, dict[str, object]]:
+        return {"driver_orders": {"p95_ms": p95, "skipped": None}}
+
+    assert verdicts.no_regression(run(3.7), run(1.4), tolerance=1.0, slack_ms=5.0).passed  # noise
+    lost = verdicts.no_regression(run(14.0), run(1.4), tolerance=1.0, slack_ms=5.0)
+    assert not lost.passed and lost.description == "driver_orders p95 1.4 -> 14.0 ms"
+    assert verdicts.no_regression(run(1.0), {}, tolerance=1.0, slack_ms=5.0).description.startswith("no earlier")

@@ -114,10 +114,11 @@ def test_dsn_unset_names_the_variable(instance: dg.DagsterInstance, monkeypatch:
 
 def test_pg_ops_run_records_into_the_postgres_instance(pg: SandboxInfo, demo_db: str) -> None:
     """dagster.yaml as shipped: storage in PostgreSQL (psycopg2 scheme), queued runs, one per database."""
-    env = {"PG_OPS_DSN": demo_db, **_instance_env(pg)}
+    env = {"PG_OPS_DSN": demo_db, "MONITORING_PASSWORD": "Cli-test-monitor-2", **_instance_env(pg)}
     result = pg_ops("run", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "SUCCESS" in result.stdout and "materialized preflight" in result.stdout
+    assert "materialized monitoring_schema" in result.stdout and "Cli-test-monitor-2" not in result.stdout
     run_id = result.stdout.split("run ", 1)[1].split(":", 1)[0]
 
     old = {k: os.environ.get(k) for k in env}

@@ -22,6 +22,7 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 def _run(instance: dg.DagsterInstance, dsn: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("PG_OPS_DSN", dsn)
+    monkeypatch.setenv("MONITORING_PASSWORD", "Rollout-test-monitor-1")
     return defs.resolve_job_def("rollout_job").execute_in_process(
         instance=instance, raise_on_error=False,
         run_config=dg.RunConfig(ops={"backup": BackupConfig(folder=str(folder))}))
@@ -38,7 +39,8 @@ def test_first_run_applies_everything_and_the_second_changes_nothing(
     assert first.success
     meta = _metadata(first)
     assert list(meta) == ["preflight", "baseline_performance", "backup", "index_migrations", "rls_policies",
-                          "rpc_functions", "validation"]
+                          "rpc_functions", "validation", "monitoring_schema"]
+    assert meta["monitoring_schema"]["pg_stat_statements_schema"] == "extensions"
     assert meta["backup"]["restore"] == "verified" and Path(meta["backup"]["path"]).is_file()
     assert meta["index_migrations"]["outcome"] == "applied 9 file(s)"
     assert {r.data["valid"] for r in meta["index_migrations"]["indexes"].records} == {True}
@@ -61,6 +63,7 @@ def test_first_run_applies_everything_and_the_second_changes_nothing(
     assert again["baseline_performance"]["outcome"].startswith("no-op: rollout already applied")
     assert {again[k]["outcome"] for k in ("index_migrations", "rls_policies", "rpc_functions")} == {
         "no-op: already applied"}
+    assert again["monitoring_schema"]["outcome"] == "no-op: views already current"
     assert len(list(tmp_path.glob("*.dump"))) == 1
 
 

@@ -32,7 +32,8 @@ def _graphql(port: int, query: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def dagster_dev(pg: SandboxInfo, demo_db: str) -> Iterator[int]:
     port = sandbox.free_port()
-    env = {**os.environ, "PG_OPS_DSN": demo_db, "DAGSTER_HOME": str(dagster_home.prepare()),
+    env = {**os.environ, "PG_OPS_DSN": demo_db, "MONITORING_PASSWORD": "Ui-test-monitor-3",
+           "DAGSTER_HOME": str(dagster_home.prepare()),
            "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(pg.port), "DAGSTER_PG_USER": "postgres",
            "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": DAGSTER_DB}
     log = Path(env["DAGSTER_HOME"]) / "dagster-dev.log"

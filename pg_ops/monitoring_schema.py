@@ -1,0 +1,112 @@
+"""The monitoring schema in the target database: pg_stat_statements, the views of sql/monitoring/, and
+a read-only `monitoring` role that may read those views and nothing else."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import conninfo, sql
+
+from pg_ops import migrate
+from pg_ops.db import Connection, connect
+from pg_ops.errors import PgOpsError
+from pg_ops.paths import sql_dir
+
+ROLE = "monitoring"
+PASSWORD_ENV = "MONITORING_PASSWORD"
+Log = Callable[[str], None]
+
+
+@dataclass
+class MonitoringReport:
+    extension_schema: str
+    views: list[str]
+    applied: list[str]
+    role: str
+
+
+def password_from_env() -> str:
+    password = os.environ.get(PASSWORD_ENV, "")
+    if not password:
+        raise PgOpsError(f"{PASSWORD_ENV} is not set; export the password the monitoring role (and the exporter) "
+                         "will log in with")
+    return password
+
+
+def ensure_pg_stat_statements(conn: Connection) -> str:
+    """Create the extension where Supabase keeps extensions (schema `extensions`) if it exists, else public."""
+    libs = conn.execute("select current_setting('shared_preload_libraries') as libs").fetchone()
+    if not libs or "pg_stat_statements" not in [x.strip() for x in libs["libs"].split(",")]:
+        raise PgOpsError("pg_stat_statements is not in shared_preload_libraries; add it in postgresql.conf "
+                         "(shared_preload_libraries = 'pg_stat_statements') and restart PostgreSQL")
+    row = conn.execute("select n.nspname as schema from pg_extension e join pg_namespace n on n.oid = e.extnamespace "
+                       "where e.extname = 'pg_stat_statements'").fetchone()
+    if row:
+        return str(row["schema"])
+    has_extensions = conn.execute("select 1 from pg_namespace where nspname = 'extensions'").fetchone()
+    schema = "extensions" if has_extensions else "public"
+    conn.execute(sql.SQL("create extension if not exists pg_stat_statements with schema {}").format(
+        sql.Identifier(schema)))
+    return schema
+
+
+def ensure_role(conn: Connection, password: str) -> str:
+    """LOGIN, pg_monitor (INHERIT: pg_stat_activity checks the calling role, not the view's owner), the
+    views, and nothing else. The password reaches the server only as a SCRAM verifier computed here, in a
+    statement pg_stat_statements does not record."""
+    verifier = conn.pgconn.encrypt_password(password.encode(), ROLE.encode(), b"scram-sha-256").decode()
+    exists = conn.execute("select 1 from pg_roles where rolname = %s", (ROLE,)).fetchone()
+    conn.execute("set pg_stat_statements.track_utility = off")
+    try:
+        verb = "alter" if exists else "create"
+        conn.execute(sql.SQL(verb + " role {} login nosuperuser nocreatedb nocreaterole inherit password {}").format(
+            sql.Identifier(ROLE), sql.Literal(verifier)))
+    finally:
+        conn.execute("reset pg_stat_statements.track_utility")
+    database = conn.execute("select current_database() as d").fetchone()
+    assert database is not None
+    for statement in (
+        sql.SQL("grant pg_monitor to {}").format(sql.Identifier(ROLE)),
+        sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database["d"]), sql.Identifier(ROLE)),
+        sql.SQL("grant usage on schema monitoring to {}").format(sql.Identifier(ROLE)),
+        sql.SQL("grant select on all tables in schema monitoring to {}").format(sql.Identifier(ROLE)),
+    ):
+        conn.execute(statement)
+    return "created" if not exists else "updated"
+
+
+def apply(dsn: str, password: str, log: Log = lambda _: None) -> MonitoringReport:
+    with connect(dsn, application_name="pg_ops monitoring") as conn:
+        schema = ensure_pg_stat_statements(conn)
+    settings = migrate.Settings(migrations_dir=None, functions_dir=sql_dir() / "monitoring",
+                                squawk_config=sql_dir() / "migrations" / "squawk.toml",
+                                search_path=f"monitoring, {schema}, pg_catalog",
+                                application_name="pg_ops monitoring")
+    report = migrate.apply(dsn, settings, step="monitoring_schema", log=log)
+    with connect(dsn, application_name="pg_ops monitoring") as conn:
+        role = ensure_role(conn, password)
+        views = [r["viewname"] for r in conn.execute(
+            "select viewname from pg_views where schemaname = 'monitoring' order by 1")]
+    return MonitoringReport(extension_schema=schema, views=views, applied=[a.label for a in report.applied],
+                            role=role)
+
+
+def role_dsn(dsn: str, password: str) -> str:
+    """The target's DSN, logged in as the monitoring role."""
+    return conninfo.make_conninfo(dsn, user=ROLE, password=password)
+
+
+def read_views(dsn: str, statement_timeout_ms: int = 5000) -> dict[str, list[dict[str, object]]]:
+    """Every monitoring view, each under its own statement_timeout; a broken view raises PgOpsError."""
+    out: dict[str, list[dict[str, object]]] = {}
+    with connect(dsn, application_name="pg_ops monitoring read", statement_timeout_ms=statement_timeout_ms) as conn:
+        for row in conn.execute("select viewname from pg_views where schemaname = 'monitoring' order by 1").fetchall():
+            try:
+                out[row["viewname"]] = conn.execute(sql.SQL("select * from monitoring.{}").format(
+                    sql.Identifier(row["viewname"]))).fetchall()
+            except psycopg.Error as exc:
+                raise PgOpsError(f"monitoring.{row['viewname']} failed: {str(exc).strip().splitlines()[0]}") from None
+    return out

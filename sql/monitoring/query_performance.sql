@@ -1,0 +1,18 @@
+-- The 100 statements with the most total execution time in this database, with their cache hit ratio.
+-- pg_ops: step=monitoring_schema
+
+create or replace view monitoring.query_performance as
+select s.queryid::text as queryid,
+       left(regexp_replace(s.query, '\s+', ' ', 'g'), 200) as query,
+       s.calls,
+       round(s.total_exec_time::numeric, 3) as total_exec_ms,
+       round(s.mean_exec_time::numeric, 3) as mean_exec_ms,
+       round(s.min_exec_time::numeric, 3) as min_exec_ms,
+       round(s.max_exec_time::numeric, 3) as max_exec_ms,
+       round(s.stddev_exec_time::numeric, 3) as stddev_exec_ms,
+       s.rows,
+       round(100.0 * s.shared_blks_hit / nullif(s.shared_blks_hit + s.shared_blks_read, 0), 2) as cache_hit_ratio
+from pg_stat_statements s
+where s.dbid = (select oid from pg_database where datname = current_database())
+order by s.total_exec_time desc
+limit 100;

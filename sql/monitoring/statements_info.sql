@@ -1,0 +1,10 @@
+-- pg_stat_statements' own health: how many entries it had to evict (raise pg_stat_statements.max when
+-- this grows) and when it was last reset.
+-- pg_ops: step=monitoring_schema
+
+create or replace view monitoring.statements_info as
+select i.dealloc as deallocations, i.stats_reset,
+       extract(epoch from i.stats_reset)::bigint as stats_reset_epoch,
+       (select count(*) from pg_stat_statements) as entries,
+       current_setting('pg_stat_statements.max')::bigint as max_entries
+from pg_stat_statements_info i;
