@@ -33,3 +33,20 @@ def push_validation(url: str, database: str, run: SuiteRun, passed: bool, timeou
         reason = getattr(exc, "reason", exc)
         raise PgOpsError(f"Pushgateway {url} did not take the validation outcome: {reason}") from None
     return len(run.results)
+
+
+def push_backup(url: str, database: str, size_bytes: int, seconds: float, verified: bool,
+                timeout_s: float = 5.0) -> None:
+    """The last successful backup: when, how big, how long, and whether a restore verified it."""
+    registry = CollectorRegistry()
+    Gauge("pg_ops_backup_last_success_timestamp_seconds", "When the last successful backup finished (Unix time)",
+          registry=registry).set(time.time())
+    Gauge("pg_ops_backup_size_bytes", "Size of the last backup, bytes", registry=registry).set(size_bytes)
+    Gauge("pg_ops_backup_duration_seconds", "How long pg_dump took", registry=registry).set(seconds)
+    Gauge("pg_ops_backup_restore_verified", "1 when the last backup was restored and counted", registry=registry
+          ).set(1 if verified else 0)
+    try:
+        push_to_gateway(url, job="pg_ops_backup", registry=registry, grouping_key={"database": database},
+                        timeout=timeout_s)
+    except (URLError, OSError) as exc:
+        raise PgOpsError(f"Pushgateway {url} did not take the backup outcome: {getattr(exc, 'reason', exc)}") from None

@@ -7,9 +7,11 @@ import dagster as dg
 
 from pg_ops import backup as backup_engine
 from pg_ops import index_lifecycle, ledger, migrate, migration_files, sqlfiles
+from pg_ops import pushgateway as push
 from pg_ops.dagster_errors import one_line_failures
+from pg_ops.errors import PgOpsError
 from pg_ops.paths import state_dir
-from pg_ops.resources import PostgresTarget
+from pg_ops.resources import PostgresTarget, PushgatewayTarget
 from pg_ops.rollout_assets import OWNERS, ROLLOUT_GROUP
 
 DDL_POOL = "pg_ddl"  # one DDL step at a time per instance (dagster.yaml sets the pool's limit)
@@ -47,7 +49,8 @@ def _table(rows: list[dict[str, Any]]) -> dg.MetadataValue:
 
 @dg.asset(group_name=ROLLOUT_GROUP, kinds={"postgres"}, owners=OWNERS, deps=["baseline_performance"])
 @one_line_failures
-def backup(context: dg.AssetExecutionContext, target: PostgresTarget, config: BackupConfig) -> dg.MaterializeResult:
+def backup(context: dg.AssetExecutionContext, target: PostgresTarget, pushgateway: PushgatewayTarget,
+           config: BackupConfig) -> dg.MaterializeResult:
     """A pg_dump of the target, read back and restored into a scratch database with row-count parity."""
     pending = migrate.plan(target.dsn, migrate.Settings.platform()).pending
     if not pending and not config.always:
@@ -57,7 +60,17 @@ def backup(context: dg.AssetExecutionContext, target: PostgresTarget, config: Ba
     folder = Path(config.folder) if config.folder else state_dir() / "backups"
     report = backup_engine.run(target.dsn, folder, verify_restore=config.verify_restore,
                                keep_last=config.keep_last, log=context.log.info)
+    pushed = "no Pushgateway configured"
+    if pushgateway.url:
+        try:
+            push.push_backup(pushgateway.url, target.label, report.size_bytes, report.seconds,
+                             report.restore == "verified", pushgateway.timeout_s)
+            pushed = f"pushed to {pushgateway.url}"
+        except PgOpsError as exc:  # monitoring being down must not fail the backup
+            context.log.warning(str(exc))
+            pushed = f"not pushed: {exc}"
     return dg.MaterializeResult(metadata={
+        "pushgateway": pushed,
         "outcome": "backed up",
         "path": dg.MetadataValue.path(str(report.path)),
         "size_bytes": report.size_bytes,

@@ -11,6 +11,7 @@ nightly_validation_job = dg.define_asset_job(
     "nightly_validation_job",
     selection=dg.AssetSelection.assets(validation).without_checks() | dg.AssetSelection.checks_for_assets(validation),
     description="The benchmark suite and its checks against PG_OPS_DSN; changes nothing.",
+    executor_def=dg.in_process_executor,
 )
 
 nightly_validation = dg.ScheduleDefinition(
