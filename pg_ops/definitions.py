@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pg_ops.monitoring_assets import monitoring_schema
+from pg_ops.monitoring_assets import monitoring_schema, monitoring_stack
 from pg_ops.proof_assets import PROOF_ASSETS, PROOF_CHECKS
 from pg_ops.resources import pushgateway_from_env, target_from_env, target_label_from_env
 from pg_ops.rollout_assets import ROLLOUT_GROUP, preflight
@@ -24,7 +24,7 @@ rollout_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[preflight, *PROOF_ASSETS, *ROLLOUT_STEP_ASSETS, monitoring_schema],
+    assets=[preflight, *PROOF_ASSETS, *ROLLOUT_STEP_ASSETS, monitoring_schema, monitoring_stack],
     asset_checks=[*ROLLOUT_CHECKS, *PROOF_CHECKS],
     jobs=[rollout_job, nightly_validation_job],
     schedules=[nightly_validation],

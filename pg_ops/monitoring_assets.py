@@ -1,9 +1,14 @@
 """The monitoring side of the rollout: what the exporter, Prometheus and the snapshot sensor read."""
 
+import os
+
 import dagster as dg
 
 from pg_ops import monitoring_schema as engine
+from pg_ops import monitoring_stack as stack
 from pg_ops.dagster_errors import one_line_failures
+from pg_ops.errors import PgOpsError
+from pg_ops.paths import monitoring_dir
 from pg_ops.resources import PostgresTarget
 from pg_ops.rollout_assets import OWNERS, ROLLOUT_GROUP
 
@@ -23,4 +28,56 @@ def monitoring_schema(context: dg.AssetExecutionContext, target: PostgresTarget)
         "views": dg.MetadataValue.table(
             records=[dg.TableRecord({"view": f"monitoring.{v}", "rows_now": n}) for v, n in counts.items()],
             schema=dg.TableSchema(columns=[dg.TableColumn("view", "string"), dg.TableColumn("rows_now", "int")])),
+    })
+
+
+class MonitoringStackConfig(dg.Config):
+    # Empty: that service is not checked (say so in the metadata); set them to check a running stack.
+    prometheus_url: str = ""
+    alertmanager_url: str = ""
+    pushgateway_url: str = ""
+    exporter_url: str = ""
+
+
+@dg.asset(group_name=ROLLOUT_GROUP, kinds={"prometheus"}, owners=OWNERS, deps=[monitoring_schema])
+@one_line_failures
+def monitoring_stack(context: dg.AssetExecutionContext, target: PostgresTarget,
+                     config: MonitoringStackConfig) -> dg.MaterializeResult:
+    """The stack as configured: promtool and amtool on its files, every exporter query as the monitoring
+    role, and, where URLs are given, Prometheus targets up and rules loaded, Alertmanager and the
+    Pushgateway ready. Every check runs; the failure names each one that did not pass."""
+    folder = monitoring_dir()
+    findings: list[stack.Finding] = []
+    for component, check in (
+        ("prometheus.yml", lambda: stack.check_prometheus_config(folder / "prometheus" / "prometheus.yml")),
+        ("alert rules tests", lambda: stack.test_rules(folder / "prometheus" / "alerts_test.yml")),
+        ("alertmanager.yml", lambda: stack.check_alertmanager(folder / "alertmanager" / "alertmanager.yml")),
+    ):
+        try:
+            check()
+            findings.append(stack.Finding(component, True, "passes"))
+        except PgOpsError as exc:
+            findings.append(stack.Finding(component, False, str(exc)))
+    password = engine.password_from_env()
+    findings += stack.exporter_queries_as_role(engine.role_dsn(target.dsn, password),
+                                               folder / "postgres_exporter" / "queries.yaml")
+    alerts = {str(r["alert"]) for r in stack.rules(folder / "prometheus" / "alerts.yml")}
+    findings += stack.live_services(config.prometheus_url, config.alertmanager_url,
+                                    config.pushgateway_url or os.environ.get("PUSHGATEWAY_URL", ""),
+                                    config.exporter_url, alerts)
+    for finding in findings:
+        (context.log.info if finding.ok else context.log.warning)(f"{finding.component}: {finding.detail}")
+    failed = [f for f in findings if not f.ok]
+    if failed:
+        raise dg.Failure(description="monitoring stack: " + "; ".join(f"{f.component}: {f.detail}" for f in failed),
+                         allow_retries=False)
+    configured = {"prometheus": config.prometheus_url, "alertmanager": config.alertmanager_url,
+                  "exporter": config.exporter_url}
+    unchecked = [name for name, url in configured.items() if not url]
+    return dg.MaterializeResult(metadata={
+        "checks": dg.MetadataValue.table(
+            records=[dg.TableRecord({"component": f.component, "ok": f.ok, "detail": f.detail}) for f in findings],
+            schema=dg.TableSchema(columns=[dg.TableColumn("component", "string"), dg.TableColumn("ok", "bool"),
+                                           dg.TableColumn("detail", "string")])),
+        "not_checked": ", ".join(unchecked) or "none",
     })

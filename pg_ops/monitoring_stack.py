@@ -5,11 +5,17 @@ Each failure is refused with the tool's own message, in one line.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import yaml
 
 from pg_ops.errors import PgOpsError
@@ -75,3 +81,79 @@ def metric_names(expr: str) -> set[str]:
             continue
         names.add(word)
     return names
+
+
+@dataclass(frozen=True)
+class Finding:
+    component: str
+    ok: bool
+    detail: str
+
+
+def exporter_queries_as_role(monitoring_dsn: str, queries: Path) -> list[Finding]:
+    """Every custom query of queries.yaml, run as the monitoring role, the way the exporter will."""
+    from pg_ops.db import connection
+
+    findings = []
+    with connection(monitoring_dsn, application_name="pg_ops stack check", statement_timeout_ms=10_000) as conn:
+        for name, spec in yaml.safe_load(queries.read_text()).items():
+            try:
+                rows = conn.execute(spec["query"]).fetchall()
+                findings.append(Finding(f"exporter query {name}", True, f"{len(rows)} row(s)"))
+            except psycopg.Error as exc:
+                findings.append(Finding(f"exporter query {name}", False, str(exc).strip().splitlines()[0]))
+    return findings
+
+
+def _get_json(url: str, timeout_s: float) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        return json.loads(response.read())
+
+
+def live_services(prometheus_url: str, alertmanager_url: str, pushgateway_url: str, exporter_url: str,
+                  expected_alerts: set[str], timeout_s: float = 5.0) -> list[Finding]:
+    """Each configured service checked on its own; one that is down is named and the rest still checked."""
+    findings: list[Finding] = []
+
+    def probe(component: str, check: Callable[[], Finding]) -> None:
+        try:
+            findings.append(check())
+        except (OSError, ValueError, KeyError) as exc:
+            reason = getattr(exc, "reason", exc)
+            findings.append(Finding(component, False, f"unreachable: {reason}"))
+
+    if prometheus_url:
+        def targets() -> Finding:
+            active = _get_json(f"{prometheus_url}/api/v1/targets", timeout_s)["data"]["activeTargets"]
+            down = [f"{t['labels'].get('job')} {t['scrapeUrl']} ({t['health']})" for t in active if t["health"] != "up"]
+            return Finding("prometheus targets", bool(active) and not down,
+                           "; ".join(down) or f"{len(active)} target(s) up")
+
+        def loaded_rules() -> Finding:
+            groups = _get_json(f"{prometheus_url}/api/v1/rules", timeout_s)["data"]["groups"]
+            loaded = {r["name"] for g in groups for r in g["rules"]}
+            missing = sorted(expected_alerts - loaded)
+            return Finding("prometheus rules", not missing,
+                           f"missing: {', '.join(missing[:5])}" if missing else f"{len(loaded)} rules loaded")
+
+        probe("prometheus targets", targets)
+        probe("prometheus rules", loaded_rules)
+    def ready(component: str, url: str) -> Callable[[], Finding]:
+        def check() -> Finding:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=timeout_s) as response:
+                return Finding(component, response.status == 200, "ready")
+        return check
+
+    for component, url in (("alertmanager", alertmanager_url), ("pushgateway", pushgateway_url)):
+        if url:
+            probe(component, ready(component, url))
+    if exporter_url:
+        def exporter() -> Finding:
+            with urllib.request.urlopen(exporter_url, timeout=timeout_s) as response:
+                text = response.read().decode()
+            errors = re.search(r"^pg_exporter_last_scrape_error (\S+)$", text, re.MULTILINE)
+            ok = "pg_up 1" in text and errors is not None and float(errors.group(1)) == 0
+            return Finding("postgres_exporter", ok, "scraping without errors" if ok else "pg_up or scrape errors")
+
+        probe("postgres_exporter", exporter)
+    return findings

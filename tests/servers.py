@@ -123,3 +123,33 @@ def postgres_exporter(dsn: str, queries: Path) -> Iterator[str]:
             yield url
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def alertmanager(config: Path) -> Iterator[str]:
+    """The real prometheus-alertmanager from Debian, gossip off; yields its URL."""
+    folder = Path(tempfile.mkdtemp(prefix="pgops-test-am."))
+    port = sandbox.free_port()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with daemon(["prometheus-alertmanager", f"--config.file={config}", f"--storage.path={folder / 'data'}",
+                     f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+                    f"{url}/-/ready", folder / "alertmanager.log"):
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def prometheus(config: Path) -> Iterator[str]:
+    """The real prometheus from Debian with its own throwaway TSDB; yields its URL."""
+    folder = Path(tempfile.mkdtemp(prefix="pgops-test-prom."))
+    port = sandbox.free_port()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with daemon(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
+                     f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
+                    f"{url}/-/ready", folder / "prometheus.log"):
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -39,7 +39,8 @@ def test_first_run_applies_everything_and_the_second_changes_nothing(
     assert first.success
     meta = _metadata(first)
     assert list(meta) == ["preflight", "baseline_performance", "backup", "index_migrations", "rls_policies",
-                          "rpc_functions", "validation", "monitoring_schema"]
+                          "rpc_functions", "validation", "monitoring_schema", "monitoring_stack"]
+    assert meta["monitoring_stack"]["not_checked"] == "prometheus, alertmanager, exporter"  # no URLs given
     assert meta["monitoring_schema"]["pg_stat_statements_schema"] == "extensions"
     assert meta["backup"]["restore"] == "verified" and Path(meta["backup"]["path"]).is_file()
     assert meta["index_migrations"]["outcome"] == "applied 9 file(s)"

@@ -1,0 +1,90 @@
+"""The monitoring_stack asset against a running stack of real binaries, and with parts of it down."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+import pytest
+import yaml
+
+from pg_ops import monitoring_schema
+from pg_ops.monitoring_assets import MonitoringStackConfig, monitoring_stack
+from pg_ops.paths import monitoring_dir
+from pg_ops.resources import PostgresTarget
+from tests import servers
+from tests.test_exporter import _uri
+
+PASSWORD = "Stack-monitor-pw-31"
+
+
+@pytest.fixture(scope="module")
+def stack(demo_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    monitoring_schema.apply(demo_db, PASSWORD)
+    folder = tmp_path_factory.mktemp("stack")
+    (folder / "alertmanager.yml").write_text(yaml.safe_dump({"route": {"receiver": "nobody"},
+                                                             "receivers": [{"name": "nobody"}]}))
+    with servers.postgres_exporter(_uri(monitoring_schema.role_dsn(demo_db, PASSWORD)),
+                                   monitoring_dir() / "postgres_exporter" / "queries.yaml") as exporter, \
+            servers.pushgateway() as gateway, servers.alertmanager(folder / "alertmanager.yml") as am:
+        (folder / "prometheus.yml").write_text(yaml.safe_dump({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(monitoring_dir() / "prometheus" / "alerts.yml")],
+            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am.removeprefix("http://")]}]}]},
+            "scrape_configs": [
+                {"job_name": "postgres", "static_configs": [
+                    {"targets": [exporter.removeprefix("http://").removesuffix("/metrics")]}]},
+                {"job_name": "pushgateway", "honor_labels": True, "static_configs": [
+                    {"targets": [gateway.removeprefix("http://")]}]}]}))
+        with servers.prometheus(folder / "prometheus.yml") as prometheus:
+            time.sleep(3)  # a scrape or two, so every target has a health
+            yield {"prometheus_url": prometheus, "alertmanager_url": am, "pushgateway_url": gateway,
+                   "exporter_url": exporter}
+
+
+def _materialize(dsn: str, urls: dict[str, str], monkeypatch: pytest.MonkeyPatch, password: str | None) -> Any:
+    if password is None:
+        monkeypatch.delenv("MONITORING_PASSWORD", raising=False)
+    else:
+        monkeypatch.setenv("MONITORING_PASSWORD", password)
+    with dg.instance_for_test() as instance:
+        return dg.materialize([monitoring_stack], instance=instance, raise_on_error=False,
+                              resources={"target": PostgresTarget(dsn=dsn)},
+                              run_config=dg.RunConfig(ops={"monitoring_stack": MonitoringStackConfig(**urls)}))
+
+
+def _failure(result: Any) -> str:
+    [event] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    return str(event.step_failure_data.error.message)
+
+
+def test_a_healthy_stack_passes_every_check(demo_db: str, stack: dict[str, str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _materialize(demo_db, stack, monkeypatch, PASSWORD)
+    assert result.success, _failure(result)
+    [event] = result.get_asset_materialization_events()
+    checks = {r.data["component"]: r.data["ok"] for r in event.materialization.metadata["checks"].value.records}
+    assert all(checks.values())
+    assert {"prometheus.yml", "alert rules tests", "alertmanager.yml", "prometheus targets", "prometheus rules",
+            "alertmanager", "pushgateway", "postgres_exporter"} <= set(checks)
+    assert sum(1 for c in checks if c.startswith("exporter query ")) >= 12
+    assert event.materialization.metadata["not_checked"].value == "none"
+
+
+def test_unreachable_services_are_named_and_the_others_still_checked(
+        demo_db: str, stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    closed = f"http://127.0.0.1:{servers.sandbox.free_port()}"
+    urls = {**stack, "prometheus_url": closed, "alertmanager_url": closed}
+    result = _materialize(demo_db, urls, monkeypatch, PASSWORD)
+    assert not result.success
+    message = _failure(result)
+    assert "prometheus targets: unreachable" in message and "prometheus rules: unreachable" in message
+    assert "alertmanager: unreachable" in message
+    assert "pushgateway" not in message and "postgres_exporter" not in message and "\n" not in message.strip()
+
+
+def test_missing_monitoring_password_is_one_line(demo_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _materialize(demo_db, {}, monkeypatch, None)
+    assert not result.success and "MONITORING_PASSWORD is not set" in _failure(result)
