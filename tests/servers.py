@@ -6,6 +6,7 @@ its own folder under /tmp: pytest's tmp_path is root-only (0700), and the server
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -153,3 +154,15 @@ def prometheus(config: Path) -> Iterator[str]:
             yield url
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def wait_for_targets(url: str, expected: int, timeout_s: float = 60) -> None:
+    """Prometheus publishes discovered targets at most every 5 s: wait until all are scraped and up."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with urllib.request.urlopen(f"{url}/api/v1/targets", timeout=5) as response:
+            active = json.loads(response.read())["data"]["activeTargets"]
+        if len(active) == expected and all(t["health"] == "up" for t in active):
+            return
+        assert time.monotonic() < deadline, f"targets not up after {timeout_s:.0f} s: {active}"
+        time.sleep(0.5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,7 +38,7 @@ def stack(demo_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
                 {"job_name": "pushgateway", "honor_labels": True, "static_configs": [
                     {"targets": [gateway.removeprefix("http://")]}]}]}))
         with servers.prometheus(folder / "prometheus.yml") as prometheus:
-            time.sleep(3)  # a scrape or two, so every target has a health
+            servers.wait_for_targets(prometheus, expected=2)
             yield {"prometheus_url": prometheus, "alertmanager_url": am, "pushgateway_url": gateway,
                    "exporter_url": exporter}
 
