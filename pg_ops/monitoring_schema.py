@@ -82,7 +82,7 @@ def apply(dsn: str, password: str, log: Log = lambda _: None) -> MonitoringRepor
     with connect(dsn, application_name="pg_ops monitoring") as conn:
         schema = ensure_pg_stat_statements(conn)
     settings = migrate.Settings(migrations_dir=None, functions_dir=sql_dir() / "monitoring",
-                                squawk_config=sql_dir() / "migrations" / "squawk.toml",
+                                squawk_config=sql_dir() / "monitoring" / "squawk.toml",
                                 search_path=f"monitoring, {schema}, pg_catalog",
                                 application_name="pg_ops monitoring")
     report = migrate.apply(dsn, settings, step="monitoring_schema", log=log)

@@ -152,3 +152,18 @@ def test_without_an_extensions_schema_pg_stat_statements_goes_to_public(pg: Sand
         assert monitoring_schema.read_views(monitoring_schema.role_dsn(dsn, PASSWORD))["statements_info"]
     finally:
         servers.drop_database(pg, "no_extensions_schema")
+
+
+def test_a_view_whose_columns_changed_is_upgraded_in_place(monitored: str, demo_db: str) -> None:
+    """An earlier pg_ops shipped duplicate_indexes with regclass-typed names; CREATE OR REPLACE cannot
+    change that, so the files drop and recreate their view (seen on a long-lived sandbox)."""
+    with connection(demo_db) as conn:
+        conn.execute("drop view monitoring.duplicate_indexes")
+        conn.execute("create view monitoring.duplicate_indexes as select 'pg_class'::regclass::text collate \"C\" "
+                     "as redundant_index where false")
+        conn.execute("delete from pgops.schema_migrations where version = 'R:duplicate_indexes'")
+    report = monitoring_schema.apply(demo_db, PASSWORD)
+    assert report.applied == ["monitoring/duplicate_indexes.sql"]
+    with connection(monitored) as conn:  # the role can read the new definition (grants re-applied)
+        columns = [c.name for c in conn.execute("select * from monitoring.duplicate_indexes").description or []]
+    assert columns == ["schema", "table_name", "redundant_index", "covered_by", "kind", "redundant_bytes"]

@@ -10,6 +10,7 @@ drop table if exists public.order_items, public.orders, public.products, public.
 drop table if exists public.daily_restaurant_stats;
 drop function if exists public.search_products(text, integer);
 drop schema if exists pgops cascade;
+drop schema if exists monitoring cascade;
 drop schema if exists private cascade;
 drop function if exists public.calculate_on_time_rate(timestamptz, timestamptz, uuid),
   public.calculate_avg_delivery_time(timestamptz, timestamptz, uuid),

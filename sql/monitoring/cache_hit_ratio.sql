@@ -1,7 +1,9 @@
 -- Buffer cache hit ratio: the whole database (scope = 'database') and each application table.
 -- pg_ops: step=monitoring_schema
 
-create or replace view monitoring.cache_hit_ratio as
+-- Dropped and recreated in one transaction: CREATE OR REPLACE cannot change a column's type.
+drop view if exists monitoring.cache_hit_ratio;
+create view monitoring.cache_hit_ratio as
 select 'database' as scope, current_database() as name,
        round(100.0 * d.blks_hit / nullif(d.blks_hit + d.blks_read, 0), 2) as hit_ratio,
        d.blks_hit as hits, d.blks_read as reads

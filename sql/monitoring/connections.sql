@@ -1,7 +1,9 @@
 -- Client connections of the whole server against max_connections, with a verdict.
 -- pg_ops: step=monitoring_schema
 
-create or replace view monitoring.connections as
+-- Dropped and recreated in one transaction: CREATE OR REPLACE cannot change a column's type.
+drop view if exists monitoring.connections;
+create view monitoring.connections as
 select c.total, c.active, c.idle, c.idle_in_transaction, c.waiting_on_locks, c.longest_idle_in_transaction_s,
        c.max_connections,
        round(100.0 * c.total / c.max_connections, 2) as used_ratio,

@@ -1,7 +1,9 @@
 -- This database's size, split into tables, indexes and the number of functions.
 -- pg_ops: step=monitoring_schema
 
-create or replace view monitoring.database_size as
+-- Dropped and recreated in one transaction: CREATE OR REPLACE cannot change a column's type.
+drop view if exists monitoring.database_size;
+create view monitoring.database_size as
 select current_database() as database_name,
        pg_database_size(current_database()) as total_bytes,
        pg_size_pretty(pg_database_size(current_database())) as total_size,

@@ -2,7 +2,9 @@
 -- are a leading prefix of the other's (overlapping). Unique and partial indexes are never called redundant.
 -- pg_ops: step=monitoring_schema
 
-create or replace view monitoring.duplicate_indexes as
+-- Dropped and recreated in one transaction: CREATE OR REPLACE cannot change a column's type.
+drop view if exists monitoring.duplicate_indexes;
+create view monitoring.duplicate_indexes as
 select n.nspname as schema, t.relname as table_name,
        n.nspname || '.' || ca.relname as redundant_index, n.nspname || '.' || cb.relname as covered_by,
        case when a.indkey::text = b.indkey::text then 'DUPLICATE' else 'OVERLAPPING' end as kind,

@@ -1,7 +1,9 @@
 -- Every index of the application's tables: how often it is scanned, its size, and a verdict.
 -- pg_ops: step=monitoring_schema
 
-create or replace view monitoring.index_usage as
+-- Dropped and recreated in one transaction: CREATE OR REPLACE cannot change a column's type.
+drop view if exists monitoring.index_usage;
+create view monitoring.index_usage as
 select s.schemaname as schema, s.relname as table_name, s.indexrelname as index_name,
        s.idx_scan as scans, s.idx_tup_read as tuples_read, s.idx_tup_fetch as tuples_fetched,
        pg_relation_size(s.indexrelid) as size_bytes,

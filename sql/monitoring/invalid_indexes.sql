@@ -1,7 +1,9 @@
 -- Indexes that are not valid and ready: a failed CREATE INDEX CONCURRENTLY leaves one behind.
 -- pg_ops: step=monitoring_schema
 
-create or replace view monitoring.invalid_indexes as
+-- Dropped and recreated in one transaction: CREATE OR REPLACE cannot change a column's type.
+drop view if exists monitoring.invalid_indexes;
+create view monitoring.invalid_indexes as
 select n.nspname as schema, c.relname as index_name, t.relname as table_name,
        i.indisvalid as valid, i.indisready as ready,
        exists (select 1 from pg_stat_progress_create_index p where p.index_relid = c.oid) as being_built

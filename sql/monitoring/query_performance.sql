@@ -1,7 +1,9 @@
 -- The 100 statements with the most total execution time in this database, with their cache hit ratio.
 -- pg_ops: step=monitoring_schema
 
-create or replace view monitoring.query_performance as
+-- Dropped and recreated in one transaction: CREATE OR REPLACE cannot change a column's type.
+drop view if exists monitoring.query_performance;
+create view monitoring.query_performance as
 select s.queryid::text as queryid,
        left(regexp_replace(s.query, '\s+', ' ', 'g'), 200) as query,
        s.calls,

@@ -1,7 +1,9 @@
 -- Statements running longer than 1 s right now, with what they wait for.
 -- pg_ops: step=monitoring_schema
 
-create or replace view monitoring.slow_queries as
+-- Dropped and recreated in one transaction: CREATE OR REPLACE cannot change a column's type.
+drop view if exists monitoring.slow_queries;
+create view monitoring.slow_queries as
 select a.pid, a.usename, a.application_name, a.state, a.wait_event_type, a.wait_event,
        extract(epoch from now() - a.query_start)::numeric(12, 3) as running_s,
        case when now() - a.query_start > interval '60 seconds' then 'CRITICAL'

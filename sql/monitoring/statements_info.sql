@@ -2,7 +2,9 @@
 -- this grows) and when it was last reset.
 -- pg_ops: step=monitoring_schema
 
-create or replace view monitoring.statements_info as
+-- Dropped and recreated in one transaction: CREATE OR REPLACE cannot change a column's type.
+drop view if exists monitoring.statements_info;
+create view monitoring.statements_info as
 select i.dealloc as deallocations, i.stats_reset,
        extract(epoch from i.stats_reset)::bigint as stats_reset_epoch,
        (select count(*) from pg_stat_statements) as entries,

@@ -1,7 +1,9 @@
 -- Every application table: sequential against index scans, live and dead tuples, maintenance, size.
 -- pg_ops: step=monitoring_schema
 
-create or replace view monitoring.table_statistics as
+-- Dropped and recreated in one transaction: CREATE OR REPLACE cannot change a column's type.
+drop view if exists monitoring.table_statistics;
+create view monitoring.table_statistics as
 select s.schemaname as schema, s.relname as table_name,
        s.seq_scan, s.seq_tup_read, coalesce(s.idx_scan, 0) as idx_scan,
        round(100.0 * s.seq_scan / nullif(s.seq_scan + coalesce(s.idx_scan, 0), 0), 2) as seq_scan_ratio,

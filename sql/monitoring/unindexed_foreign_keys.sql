@@ -1,7 +1,9 @@
 -- Foreign keys whose columns lead no index: deleting or updating a referenced row scans the whole table.
 -- pg_ops: step=monitoring_schema
 
-create or replace view monitoring.unindexed_foreign_keys as
+-- Dropped and recreated in one transaction: CREATE OR REPLACE cannot change a column's type.
+drop view if exists monitoring.unindexed_foreign_keys;
+create view monitoring.unindexed_foreign_keys as
 select n.nspname as schema, t.relname as table_name, c.conname as constraint_name,
        (select string_agg(a.attname, ', ' order by k.ord) from unnest(c.conkey) with ordinality k(attnum, ord)
         join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum) as columns,
