@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 from pg_ops.errors import PgOpsError
 from pg_ops.paths import sql_dir
@@ -17,7 +16,3 @@ def read(relative: str) -> str:
     except FileNotFoundError:
         raise PgOpsError(f"SQL file {path} is missing; reinstall pg_ops or set PG_OPS_ROOT") from None
 
-
-def listing(folder: str) -> list[Path]:
-    """The .sql files of a folder under sql/, in name order (NNN_ prefixes set the order)."""
-    return sorted((sql_dir() / folder).glob("*.sql"))

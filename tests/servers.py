@@ -13,8 +13,8 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from psycopg import sql
@@ -99,61 +99,46 @@ def daemon(argv: list[str], ready_url: str, log: Path, timeout_s: float = 30.0,
 
 
 @contextmanager
-def pushgateway() -> Iterator[str]:
-    """The real prometheus-pushgateway from Debian; yields its URL."""
-    folder = Path(tempfile.mkdtemp(prefix="pgops-test-pgw."))
+def _served(name: str, argv: Callable[[Path, int], list[str]], ready_path: str,
+            env: dict[str, str] | None = None) -> Iterator[str]:
+    """A Debian daemon on a free loopback port, with a throwaway folder; yields its base URL."""
+    folder = Path(tempfile.mkdtemp(prefix=f"pgops-test-{name}."))
     port = sandbox.free_port()
+    url = f"http://127.0.0.1:{port}"
     try:
-        with daemon(["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
-                    f"http://127.0.0.1:{port}/-/ready", folder / "pushgateway.log"):
-            yield f"http://127.0.0.1:{port}"
+        with daemon(argv(folder, port), url + ready_path, folder / f"{name}.log", env=env):
+            yield url
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def pushgateway() -> AbstractContextManager[str]:
+    """The real prometheus-pushgateway; yields its URL."""
+    return _served("pushgateway", lambda _, port: ["prometheus-pushgateway",
+                                                   f"--web.listen-address=127.0.0.1:{port}"], "/-/ready")
 
 
 @contextmanager
 def postgres_exporter(dsn: str, queries: Path) -> Iterator[str]:
-    """The real prometheus-postgres-exporter from Debian, connected with `dsn`; yields its /metrics URL."""
-    folder = Path(tempfile.mkdtemp(prefix="pgops-test-exporter."))
-    port = sandbox.free_port()
-    url = f"http://127.0.0.1:{port}/metrics"
-    try:
-        with daemon(["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{port}",
-                     f"--extend.query-path={queries}"], url, folder / "exporter.log",
-                    env={"DATA_SOURCE_NAME": dsn + ("&" if "?" in dsn else "?") + "sslmode=disable"}):
-            yield url
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    """The real prometheus-postgres-exporter, connected with `dsn`; yields its /metrics URL."""
+    env = {"DATA_SOURCE_NAME": dsn + ("&" if "?" in dsn else "?") + "sslmode=disable"}
+    with _served("exporter", lambda _, port: ["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{port}",
+                                              f"--extend.query-path={queries}"], "/metrics", env=env) as url:
+        yield url + "/metrics"
 
 
-@contextmanager
-def alertmanager(config: Path) -> Iterator[str]:
-    """The real prometheus-alertmanager from Debian, gossip off; yields its URL."""
-    folder = Path(tempfile.mkdtemp(prefix="pgops-test-am."))
-    port = sandbox.free_port()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with daemon(["prometheus-alertmanager", f"--config.file={config}", f"--storage.path={folder / 'data'}",
-                     f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-                    f"{url}/-/ready", folder / "alertmanager.log"):
-            yield url
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+def alertmanager(config: Path) -> AbstractContextManager[str]:
+    """The real prometheus-alertmanager, gossip off; yields its URL."""
+    return _served("alertmanager", lambda folder, port: [
+        "prometheus-alertmanager", f"--config.file={config}", f"--storage.path={folder / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="], "/-/ready")
 
 
-@contextmanager
-def prometheus(config: Path) -> Iterator[str]:
-    """The real prometheus from Debian with its own throwaway TSDB; yields its URL."""
-    folder = Path(tempfile.mkdtemp(prefix="pgops-test-prom."))
-    port = sandbox.free_port()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with daemon(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
-                     f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
-                    f"{url}/-/ready", folder / "prometheus.log"):
-            yield url
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+def prometheus(config: Path) -> AbstractContextManager[str]:
+    """The real prometheus with its own throwaway TSDB; yields its URL."""
+    return _served("prometheus", lambda folder, port: [
+        "prometheus", f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"], "/-/ready")
 
 
 def wait_for_targets(url: str, expected: int, timeout_s: float = 60) -> None:
