@@ -5,6 +5,7 @@ So far it measures the demo load; the rollout, validation and monitoring issues 
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import os
@@ -155,15 +156,27 @@ def monitoring_views(dsn: str, reads: int = 30, extra_tables: int = 1000, statem
             conn.execute(sql.SQL(shapes[(n // extra_tables) % len(shapes)]).format(table))
         entries = conn.execute("select count(*) as n from extensions.pg_stat_statements").fetchone()
     role = monitoring_schema.role_dsn(dsn, password)
-    timings = []
-    for _ in range(reads):
+    cold, warm, per_view = [], [], collections.defaultdict(list)
+    for _ in range(reads):  # logging in as the role each time, as a one-shot reader does
         started = time.perf_counter()
         monitoring_schema.read_views(role)
-        timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
+        cold.append((time.perf_counter() - started) * 1000)
+    with connection(role, application_name="pg_ops bench", statement_timeout_ms=5000) as conn:
+        monitoring_schema.read_each(conn)  # the first read on a new session loads its catalog caches
+        for _ in range(reads):  # on an open connection, as postgres_exporter does
+            started = time.perf_counter()
+            for read in monitoring_schema.read_each(conn):
+                per_view[read.view].append(read.seconds * 1000)
+            warm.append((time.perf_counter() - started) * 1000)
     return {"reads": reads, "extra_tables": extra_tables, "statement_entries": int(entries["n"]) if entries else 0,
-            "p50_ms": round(statistics.median(timings), 1),
-            "p95_ms": round(timings[min(len(timings) - 1, int(0.95 * len(timings)))], 1), "goal_p95_ms": 50}
+            "p50_ms": _percentile(warm, 0.5), "p95_ms": _percentile(warm, 0.95), "goal_p95_ms": 50,
+            "with_login_p50_ms": _percentile(cold, 0.5), "with_login_p95_ms": _percentile(cold, 0.95),
+            "per_view_p50_ms": {view: _percentile(t, 0.5) for view, t in sorted(per_view.items())}}
+
+
+def _percentile(timings: list[float], q: float) -> float:
+    ordered = sorted(timings)
+    return round(statistics.median(ordered) if q == 0.5 else ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
 def run(scale: float, out: Path | None = None) -> dict[str, Any]:
@@ -218,7 +231,9 @@ def table(result: dict[str, Any]) -> str:
         f"p99 {r['write_latency_ms'].get('p99', 0):.1f} ms) | 0 |",
         f"| load | {r['load']} | |",
         f"| all monitoring views read once ({views['extra_tables']:,} extra tables, {views['statement_entries']:,} "
-        f"statements) | p95 {views['p95_ms']} ms (p50 {views['p50_ms']} ms) | <= 50 ms |",
+        f"statements), open connection | p95 {views['p95_ms']} ms (p50 {views['p50_ms']} ms) | <= 50 ms |",
+        f"| the same, logging in as `monitoring` first | p95 {views['with_login_p95_ms']} ms "
+        f"(p50 {views['with_login_p50_ms']} ms) | |",
         "",
         "| query | p50 before | p50 after | p95 before | p95 after | speed-up p95 | goal p95 | goal speed-up |",
         "|---|---|---|---|---|---|---|---|",

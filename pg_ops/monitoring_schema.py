@@ -4,8 +4,10 @@ a read-only `monitoring` role that may read those views and nothing else."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg import conninfo, sql
@@ -99,14 +101,42 @@ def role_dsn(dsn: str, password: str) -> str:
     return conninfo.make_conninfo(dsn, user=ROLE, password=password)
 
 
-def read_views(dsn: str, statement_timeout_ms: int = 5000) -> dict[str, list[dict[str, object]]]:
+def expected_views() -> list[str]:
+    """The views sql/monitoring/ defines: one file per view, named after it."""
+    return sorted(path.stem for path in (sql_dir() / "monitoring").glob("*.sql") if not path.stem[:1].isdigit())
+
+
+@dataclass(frozen=True)
+class ViewRead:
+    view: str
+    rows: list[dict[str, Any]]
+    seconds: float
+    error: str | None = None
+
+
+def read_each(conn: Connection, views: list[str] | None = None) -> list[ViewRead]:
+    """Every monitoring view on an open connection, each its own statement (so each under the session's
+    statement_timeout). A broken or missing view is a failed read and the others are still read; a lost
+    connection raises PgOpsError."""
+    reads = []
+    for view in views if views is not None else expected_views():
+        started = time.perf_counter()
+        try:
+            rows = conn.execute(sql.SQL("select * from monitoring.{}").format(sql.Identifier(view))).fetchall()
+            reads.append(ViewRead(view, rows, time.perf_counter() - started))
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if conn.broken or conn.closed:
+                raise PgOpsError(f"lost the connection while reading monitoring.{view}: {reason}") from None
+            reads.append(ViewRead(view, [], time.perf_counter() - started, reason))
+    return reads
+
+
+def read_views(dsn: str, statement_timeout_ms: int = 5000) -> dict[str, list[dict[str, Any]]]:
     """Every monitoring view, each under its own statement_timeout; a broken view raises PgOpsError."""
-    out: dict[str, list[dict[str, object]]] = {}
     with connect(dsn, application_name="pg_ops monitoring read", statement_timeout_ms=statement_timeout_ms) as conn:
-        for row in conn.execute("select viewname from pg_views where schemaname = 'monitoring' order by 1").fetchall():
-            try:
-                out[row["viewname"]] = conn.execute(sql.SQL("select * from monitoring.{}").format(
-                    sql.Identifier(row["viewname"]))).fetchall()
-            except psycopg.Error as exc:
-                raise PgOpsError(f"monitoring.{row['viewname']} failed: {str(exc).strip().splitlines()[0]}") from None
-    return out
+        reads = read_each(conn)
+    for read in reads:
+        if read.error:
+            raise PgOpsError(f"monitoring.{read.view} failed: {read.error}")
+    return {read.view: read.rows for read in reads}

@@ -51,6 +51,46 @@ def test_every_view_reads_plausibly_as_the_monitoring_role(monitored: str, demo_
     assert ("order_items", "order_id") in {(r["table_name"], r["columns"]) for r in views["unindexed_foreign_keys"]}
 
 
+def test_sizes_are_the_planner_pages_and_match_the_files_after_vacuum(monitored: str, demo_db: str) -> None:
+    tables = ("public.orders", "public.order_items", "public.products")
+    with connection(demo_db) as conn:
+        conn.execute("vacuum analyze public.orders, public.order_items, public.products")
+        # the main forks of the table, its TOAST table and every index of both: what relpages counts
+        exact = {r["relname"]: int(r["bytes"]) for r in conn.execute(
+            "select t.relname, pg_relation_size(t.oid) + coalesce(pg_relation_size(nullif(t.reltoastrelid, 0)), 0)"
+            " + (select coalesce(sum(pg_relation_size(i.indexrelid)), 0) from pg_index i"
+            "    where i.indrelid in (t.oid, t.reltoastrelid)) as bytes"
+            " from pg_class t where t.oid = any(%s::regclass[])", (list(tables),))}
+    views = monitoring_schema.read_views(monitored)
+    estimated = {r["table_name"]: r["total_bytes"] for r in views["table_statistics"] if r["schema"] == "public"}
+    assert {table: estimated[table] for table in exact} == exact
+    assert all(type(r["total_bytes"]) is int for r in views["table_statistics"])
+    [size] = views["database_size"]
+    assert type(size["table_bytes"]) is int and type(size["index_bytes"]) is int
+
+
+def test_a_broken_view_fails_alone_and_a_missing_one_is_named(monitored: str, demo_db: str) -> None:
+    with connection(demo_db) as conn:
+        conn.execute("alter view monitoring.rpc_performance rename to rpc_performance_gone")
+        conn.execute("create view monitoring.slow_queries_broken as select 1 / 0 as boom")
+        conn.execute("grant select on monitoring.slow_queries_broken to monitoring")
+    try:
+        with connection(monitored) as conn:
+            reads = {r.view: r for r in monitoring_schema.read_each(
+                conn, monitoring_schema.expected_views() + ["slow_queries_broken"])}
+        with pytest.raises(PgOpsError, match=r"^monitoring.rpc_performance failed: .*does not exist"):
+            monitoring_schema.read_views(monitored)
+    finally:
+        with connection(demo_db) as conn:
+            conn.execute("drop view monitoring.slow_queries_broken")
+            conn.execute("alter view monitoring.rpc_performance_gone rename to rpc_performance")
+    assert "does not exist" in (reads["rpc_performance"].error or "")
+    assert "division by zero" in (reads["slow_queries_broken"].error or "")
+    assert all(r.error is None and r.seconds > 0 for v, r in reads.items()
+               if v not in ("rpc_performance", "slow_queries_broken"))
+    assert reads["query_performance"].rows
+
+
 def test_views_see_faults_as_they_happen(monitored: str, demo_db: str) -> None:
     with connection(demo_db) as conn:
         conn.execute("create index mon_dup_a on public.orders (status)")
