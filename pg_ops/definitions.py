@@ -10,6 +10,7 @@ from pg_ops.resources import pushgateway_from_env, target_from_env, target_label
 from pg_ops.rollout_assets import ROLLOUT_GROUP, preflight
 from pg_ops.rollout_steps import ROLLOUT_CHECKS, ROLLOUT_STEP_ASSETS
 from pg_ops.schedules import nightly_validation, nightly_validation_job
+from pg_ops.sensors import monitoring_snapshot
 
 # One rollout per target database at a time: dagster.yaml limits runs per unique value of this tag.
 DATABASE_TAG = "pg_ops/database"
@@ -28,5 +29,6 @@ defs = dg.Definitions(
     asset_checks=[*ROLLOUT_CHECKS, *PROOF_CHECKS],
     jobs=[rollout_job, nightly_validation_job],
     schedules=[nightly_validation],
+    sensors=[monitoring_snapshot],
     resources={"target": target_from_env(), "pushgateway": pushgateway_from_env()},
 )

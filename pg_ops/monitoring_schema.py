@@ -114,12 +114,15 @@ class ViewRead:
     error: str | None = None
 
 
-def read_each(conn: Connection, views: list[str] | None = None) -> list[ViewRead]:
+def read_each(conn: Connection, views: list[str] | None = None, deadline: float | None = None) -> list[ViewRead]:
     """Every monitoring view on an open connection, each its own statement (so each under the session's
-    statement_timeout). A broken or missing view is a failed read and the others are still read; a lost
-    connection raises PgOpsError."""
+    statement_timeout). A broken or missing view is a failed read and the others are still read; views left
+    when the `deadline` (time.monotonic()) has passed are failed reads too; a lost connection raises PgOpsError."""
     reads = []
     for view in views if views is not None else expected_views():
+        if deadline is not None and time.monotonic() > deadline:
+            reads.append(ViewRead(view, [], 0.0, "not read: the snapshot ran out of time"))
+            continue
         started = time.perf_counter()
         try:
             rows = conn.execute(sql.SQL("select * from monitoring.{}").format(sql.Identifier(view))).fetchall()

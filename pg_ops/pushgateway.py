@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import socket
 import time
-from urllib.error import URLError
+from urllib.error import HTTPError, URLError
 
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+from prometheus_client import CollectorRegistry, Gauge, delete_from_gateway, push_to_gateway
 
 from pg_ops.benchmark import SuiteRun
 from pg_ops.errors import PgOpsError
+
+
+def push(url: str, job: str, database: str, registry: CollectorRegistry, timeout_s: float, what: str) -> None:
+    """PUT: the group {job, database} becomes exactly this registry, so series that vanished vanish there too."""
+    try:
+        push_to_gateway(url, job=job, registry=registry, grouping_key={"database": database}, timeout=timeout_s)
+    except (URLError, OSError) as exc:
+        raise PgOpsError(f"Pushgateway {url} did not take {what}: {_reason(exc, timeout_s)}") from None
+
+
+def delete(url: str, job: str, database: str, timeout_s: float) -> None:
+    """Remove the group {job, database} from the gateway (a database no longer watched)."""
+    try:
+        delete_from_gateway(url, job=job, grouping_key={"database": database}, timeout=timeout_s)
+    except (URLError, OSError) as exc:
+        raise PgOpsError(f"Pushgateway {url} did not delete {job} of {database}: {_reason(exc, timeout_s)}") from None
+
+
+def _reason(exc: BaseException, timeout_s: float) -> str:
+    if isinstance(exc, HTTPError):  # the gateway says what it refused in the body
+        body = exc.read().decode(errors="replace").strip()
+        return f"HTTP {exc.code}: {body.splitlines()[0][:300] if body else exc.reason}"
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"no answer within {timeout_s:g} s"
+    return str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
 
 
 def push_validation(url: str, database: str, run: SuiteRun, passed: bool, timeout_s: float = 5.0) -> int:
@@ -26,12 +53,7 @@ def push_validation(url: str, database: str, run: SuiteRun, passed: bool, timeou
           registry=registry).set(1 if passed else 0)
     Gauge("pg_ops_validation_timestamp_seconds", "When the last validation finished (Unix time)",
           registry=registry).set(time.time())
-    try:
-        push_to_gateway(url, job="pg_ops_validation", registry=registry, grouping_key={"database": database},
-                        timeout=timeout_s)
-    except (URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise PgOpsError(f"Pushgateway {url} did not take the validation outcome: {reason}") from None
+    push(url, "pg_ops_validation", database, registry, timeout_s, "the validation outcome")
     return len(run.results)
 
 
@@ -45,8 +67,4 @@ def push_backup(url: str, database: str, size_bytes: int, seconds: float, verifi
     Gauge("pg_ops_backup_duration_seconds", "How long pg_dump took", registry=registry).set(seconds)
     Gauge("pg_ops_backup_restore_verified", "1 when the last backup was restored and counted", registry=registry
           ).set(1 if verified else 0)
-    try:
-        push_to_gateway(url, job="pg_ops_backup", registry=registry, grouping_key={"database": database},
-                        timeout=timeout_s)
-    except (URLError, OSError) as exc:
-        raise PgOpsError(f"Pushgateway {url} did not take the backup outcome: {getattr(exc, 'reason', exc)}") from None
+    push(url, "pg_ops_backup", database, registry, timeout_s, "the backup outcome")

@@ -1,0 +1,312 @@
+"""One monitoring snapshot: every monitoring view read as the `monitoring` role, pushed to a Pushgateway as
+gauges (PUT, one group per database) and written to pgops.monitoring_snapshots for the reports.
+
+No Dagster here: the monitoring_snapshot sensor keeps a Snapshotter per database and calls tick(). A tick
+never raises for an outage; it says in one line what happened, and writes the history row whenever the
+database is up, pushed or not."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from psycopg.types.json import Jsonb
+
+from pg_ops import monitoring_schema, pushgateway, sqlfiles
+from pg_ops.db import Connection, connect, describe
+from pg_ops.errors import PgOpsError
+from pg_ops.monitoring_schema import ViewRead
+
+JOB = "pg_ops_snapshot"
+HISTORY_ROWS = 20  # per view in the history: enough for a report's top-N, bounded at 1,000 tables
+
+
+@dataclass(frozen=True)
+class ViewMetrics:
+    """How one view's rows become gauges `pg_ops_snapshot_<view>_<column>`."""
+
+    labels: tuple[str, ...] = ()  # the columns that name a row
+    rank_by: str | None = None  # rows are taken largest first by this column, else in the view's order
+    top: int | None = None  # only this many rows: bounds the series (postgres_exporter has them all)
+    per_row: bool = True  # False: rows are named by a pid or text, so only the maximum of each value
+
+
+PER_TABLE_ROWS = 50
+VIEW_METRICS: dict[str, ViewMetrics] = {
+    "cache_hit_ratio": ViewMetrics(("scope", "name"), rank_by="reads", top=PER_TABLE_ROWS),
+    "connections": ViewMetrics(),
+    "database_size": ViewMetrics(),
+    "duplicate_indexes": ViewMetrics(("schema", "table_name", "redundant_index", "covered_by"),
+                                     rank_by="redundant_bytes", top=PER_TABLE_ROWS),
+    "index_usage": ViewMetrics(("schema", "table_name", "index_name"), rank_by="size_bytes", top=PER_TABLE_ROWS),
+    "invalid_indexes": ViewMetrics(("schema", "table_name", "index_name"), top=PER_TABLE_ROWS),
+    "query_performance": ViewMetrics(("queryid", "username"), top=20),
+    "rpc_performance": ViewMetrics(("schema", "function_name"), rank_by="total_ms", top=PER_TABLE_ROWS),
+    "slow_queries": ViewMetrics(per_row=False, rank_by="running_s"),
+    "statements_info": ViewMetrics(),
+    "table_statistics": ViewMetrics(("schema", "table_name"), rank_by="total_bytes", top=PER_TABLE_ROWS),
+    "unindexed_foreign_keys": ViewMetrics(("schema", "table_name", "constraint_name"), top=PER_TABLE_ROWS),
+}
+
+
+def ranked(read: ViewRead, limit: int | None = None) -> list[dict[str, Any]]:
+    """The rows of a read that a snapshot keeps: largest first by the view's rank, at most its top."""
+    spec = VIEW_METRICS.get(read.view, ViewMetrics())
+    rows = read.rows
+    if (rank_by := spec.rank_by) is not None:
+        rows = sorted(rows, key=lambda r: _number(r.get(rank_by)) or 0.0, reverse=True)
+    limits = [n for n in (spec.top, limit) if n is not None]
+    return rows[: min(limits)] if limits else rows
+
+
+@dataclass(frozen=True)
+class SnapshotTarget:
+    """One watched database. `dsn` is the owner's (it writes the history); views are read as `monitoring`."""
+
+    dsn: str
+    monitoring_password: str
+    pushgateway_url: str = ""
+    view_timeout_ms: int = 2000
+    push_timeout_s: float = 2.0
+    retention_days: float = 14.0
+    deadline_s: float = 20.0  # a tick stops reading views after this, well inside the sensor's 60 s limit
+
+    @property
+    def database(self) -> str:
+        return describe(self.dsn)
+
+
+@dataclass
+class TickOutcome:
+    database: str
+    taken_at: dt.datetime
+    reads: list[ViewRead] = field(default_factory=list)
+    series: int = 0
+    read_s: float = 0.0
+    push_s: float = 0.0
+    total_s: float = 0.0
+    pushed: bool = False
+    push_error: str | None = None
+    saved: bool = False
+    save_error: str | None = None
+    database_error: str | None = None
+
+    @property
+    def failed_views(self) -> dict[str, str]:
+        return {r.view: r.error for r in self.reads if r.error}
+
+    @property
+    def ok(self) -> bool:
+        return not (self.database_error or self.push_error or self.save_error or self.failed_views)
+
+    def line(self) -> str:
+        if self.database_error:
+            return f"snapshot of {self.database}: database unreachable, nothing read or saved: {self.database_error}"
+        failed = self.failed_views
+        parts = [f"snapshot of {self.database}: {len(self.reads) - len(failed)}/{len(self.reads)} views in "
+                 f"{self.read_s * 1000:.0f} ms"]
+        if failed:
+            parts.append("failed: " + "; ".join(f"monitoring.{v}: {reason}" for v, reason in failed.items()))
+        if self.pushed:
+            parts.append(f"pushed {self.series:,} series in {self.push_s * 1000:.0f} ms")
+        elif self.push_error:
+            parts.append(f"NOT pushed ({self.push_error}); the next tick pushes again")
+        else:
+            parts.append("not pushed (no Pushgateway configured)")
+        parts.append("history saved" if self.saved else f"history NOT saved: {self.save_error}")
+        return "; ".join(parts)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return float(value)
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    return None
+
+
+def _metric_name(view: str, column: str, value: Any) -> str:
+    suffix = "_timestamp_seconds" if isinstance(value, dt.datetime) else ""
+    return f"pg_ops_snapshot_{view}_{column}{suffix}"
+
+
+class _SnapshotCollector(Collector):
+    """The gauges of one snapshot, as metric families: far cheaper than a Gauge child per row."""
+
+    def __init__(self, reads: list[ViewRead], taken_at: float) -> None:
+        self.reads, self.taken_at = reads, taken_at
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        families: dict[str, GaugeMetricFamily] = {}
+
+        def family(name: str, help_text: str, labels: Iterable[str]) -> GaugeMetricFamily:
+            if name not in families:
+                families[name] = GaugeMetricFamily(name, help_text, labels=list(labels))
+            return families[name]
+
+        duration = family("pg_ops_snapshot_view_duration_seconds", "How long reading the view took", ["view"])
+        success = family("pg_ops_snapshot_view_success", "1 when the view was read, 0 when it failed", ["view"])
+        count = family("pg_ops_snapshot_view_rows", "Rows the view returned", ["view"])
+        for read in self.reads:
+            duration.add_metric([read.view], read.seconds)
+            success.add_metric([read.view], 0 if read.error else 1)
+            count.add_metric([read.view], len(read.rows))
+            spec = VIEW_METRICS.get(read.view, ViewMetrics(per_row=False))
+            rows = ranked(read)
+            if not spec.per_row:
+                maxima: dict[str, tuple[float, Any]] = {}
+                for row in rows:
+                    for column, value in row.items():
+                        number = _number(value)
+                        if number is not None and (column not in maxima or number > maxima[column][0]):
+                            maxima[column] = (number, value)
+                for column, (number, value) in maxima.items():
+                    family(_metric_name(read.view, column, value) + "_max",
+                           f"Largest {column} in monitoring.{read.view}", []).add_metric([], number)
+                continue
+            seen: set[tuple[str, ...]] = set()
+            for row in rows:
+                labels = ["" if row.get(name) is None else str(row[name]) for name in spec.labels]
+                if tuple(labels) in seen:  # the gateway refuses a push with a label set twice; keep the larger
+                    continue
+                seen.add(tuple(labels))
+                for column, value in row.items():
+                    number = _number(value)
+                    if number is not None and column not in spec.labels:
+                        family(_metric_name(read.view, column, value), f"{column} in monitoring.{read.view}",
+                               spec.labels).add_metric(labels, number)
+        family("pg_ops_snapshot_timestamp_seconds", "When the snapshot was taken (Unix time)", []).add_metric(
+            [], self.taken_at)
+        yield from families.values()
+
+
+class _Collected(Collector):
+    def __init__(self, families: list[GaugeMetricFamily]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        return iter(self.families)
+
+
+def registry_for(reads: list[ViewRead], taken_at: float) -> tuple[CollectorRegistry, int]:
+    """The gauges of one snapshot, and how many series they are. Text that is not a label (query text,
+    human-readable sizes) is left out: it would make unbounded label sets."""
+    families = list(_SnapshotCollector(reads, taken_at).collect())
+    registry = CollectorRegistry()
+    registry.register(_Collected(families))
+    return registry, sum(len(f.samples) for f in families)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return value
+
+
+def history_data(reads: Iterable[ViewRead]) -> dict[str, list[dict[str, Any]]]:
+    """The rows a report needs: every row of a small view, the HISTORY_ROWS largest of a per-table one."""
+    data: dict[str, list[dict[str, Any]]] = {}
+    for read in reads:
+        if read.error:
+            continue
+        data[read.view] = [{k: _plain(v) for k, v in row.items()} for row in ranked(read, HISTORY_ROWS)]
+    return data
+
+
+def retire(url: str, database: str, timeout_s: float = 2.0) -> None:
+    """Delete a database's snapshot group from the gateway: it is no longer watched."""
+    pushgateway.delete(url, JOB, database, timeout_s)
+
+
+class Snapshotter:
+    """Takes snapshots of one database, keeping its two connections open between ticks (logging in costs
+    more than reading the views) and reopening them when they are lost."""
+
+    def __init__(self, target: SnapshotTarget) -> None:
+        self.target = target
+        self._reader: Connection | None = None
+        self._writer: Connection | None = None
+        self._table_ready = False
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                conn.close()
+        self._reader = self._writer = None
+
+    def _open(self, conn: Connection | None, dsn: str, application_name: str, timeout_ms: int) -> Connection:
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        if conn is not None:
+            conn.close()
+        return connect(dsn, application_name=application_name, connect_timeout_s=5, statement_timeout_ms=timeout_ms)
+
+    def tick(self) -> TickOutcome:
+        with self._lock:
+            return self._tick()
+
+    def _tick(self) -> TickOutcome:
+        t = self.target
+        started = time.perf_counter()
+        outcome = TickOutcome(database=t.database, taken_at=dt.datetime.now(dt.UTC))
+        try:
+            self._reader = self._open(self._reader, monitoring_schema.role_dsn(t.dsn, t.monitoring_password),
+                                      "pg_ops monitoring snapshot", t.view_timeout_ms)
+            outcome.reads = monitoring_schema.read_each(self._reader, deadline=time.monotonic() + t.deadline_s)
+        except PgOpsError as exc:
+            self.close()
+            outcome.database_error = str(exc)
+            outcome.total_s = time.perf_counter() - started
+            return outcome
+        outcome.read_s = time.perf_counter() - started
+        if t.pushgateway_url:
+            registry, outcome.series = registry_for(outcome.reads, outcome.taken_at.timestamp())
+            push_started = time.perf_counter()
+            try:
+                pushgateway.push(t.pushgateway_url, JOB, t.database, registry, t.push_timeout_s, "the snapshot")
+                outcome.pushed = True
+            except PgOpsError as exc:
+                outcome.push_error = str(exc)
+            outcome.push_s = time.perf_counter() - push_started
+        try:
+            self._save(outcome)
+            outcome.saved = True
+        except (PgOpsError, psycopg.Error) as exc:
+            if self._writer is not None and (self._writer.broken or self._writer.closed):
+                self._writer = None
+            outcome.save_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        outcome.total_s = time.perf_counter() - started
+        return outcome
+
+    def _save(self, outcome: TickOutcome) -> None:
+        t = self.target
+        self._writer = self._open(self._writer, t.dsn, "pg_ops monitoring snapshot", 5000)
+        if not self._table_ready:
+            self._writer.execute(sqlfiles.read("pgops/monitoring_snapshots.sql"))  # type: ignore[arg-type]
+            self._table_ready = True
+        with self._writer.transaction():
+            self._writer.execute(
+                """insert into pgops.monitoring_snapshots
+                   (database, taken_at, read_ms, views_read, views_failed, pushed, push_error, data)
+                   values (%s, %s, %s, %s, %s, %s, %s, %s)""",
+                (outcome.database, outcome.taken_at, outcome.read_s * 1000,
+                 len(outcome.reads) - len(outcome.failed_views), Jsonb(outcome.failed_views), outcome.pushed,
+                 outcome.push_error, Jsonb(history_data(outcome.reads))))
+            self._writer.execute(
+                "delete from pgops.monitoring_snapshots"
+                " where database = %s and taken_at < now() - %s * interval '1 day'",
+                (outcome.database, t.retention_days))
