@@ -51,21 +51,28 @@ def daemon(argv: list[str], ready_url: str, log: Path, timeout_s: float = 30.0,
                 process.wait()
 
 
+class ServedURL(str):
+    """A daemon's base URL that also knows the daemon's PID (tests pause it to make it slow)."""
+
+    pid: int
+
+
 @contextmanager
 def served(name: str, argv: Callable[[Path, int], list[str]], ready_path: str,
-           env: dict[str, str] | None = None, port: int | None = None) -> Iterator[str]:
+           env: dict[str, str] | None = None, port: int | None = None) -> Iterator[ServedURL]:
     """A daemon on a loopback port (a free one unless given), with a throwaway folder; yields its base URL."""
     folder = Path(tempfile.mkdtemp(prefix=f"pgops-{name}."))
     port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = ServedURL(f"http://127.0.0.1:{port}")
     try:
-        with daemon(argv(folder, port), url + ready_path, folder / f"{name}.log", env=env):
+        with daemon(argv(folder, port), url + ready_path, folder / f"{name}.log", env=env) as process:
+            url.pid = process.pid
             yield url
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def pushgateway(port: int | None = None) -> AbstractContextManager[str]:
+def pushgateway(port: int | None = None) -> AbstractContextManager[ServedURL]:
     """prometheus-pushgateway, in memory only; yields its URL. Debian's build persists to
     /var/lib/prometheus/pushgateway.data unless told otherwise, which would share groups between runs."""
     return served("pushgateway", lambda _, port: ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}",

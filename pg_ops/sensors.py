@@ -6,6 +6,7 @@ runs; each tick is a SkipReason whose message is the tick's one-line outcome, vi
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import os
@@ -47,6 +48,14 @@ def snapshotter_for(target: snapshot.SnapshotTarget) -> snapshot.Snapshotter:
         if target not in _snapshotters:
             _snapshotters[target] = snapshot.Snapshotter(target)
         return _snapshotters[target]
+
+
+@atexit.register
+def close_all() -> None:
+    """Log out of every watched database (at exit, so the server does not log an unexpected EOF)."""
+    with _snapshotters_lock:
+        while _snapshotters:
+            _snapshotters.popitem()[1].close()
 
 
 def take_snapshot(cursor: str | None, target: PostgresTarget, gateway: PushgatewayTarget) -> tuple[str, str]:

@@ -310,3 +310,12 @@ class Snapshotter:
                 "delete from pgops.monitoring_snapshots"
                 " where database = %s and taken_at < now() - %s * interval '1 day'",
                 (outcome.database, t.retention_days))
+
+
+def once(target: SnapshotTarget) -> TickOutcome:
+    """One snapshot with connections of its own (the CLI, the benchmark, the tests)."""
+    taker = Snapshotter(target)
+    try:
+        return taker.tick()
+    finally:
+        taker.close()

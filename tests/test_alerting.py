@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pg_ops import monitoring_schema, monitoring_stack
+from pg_ops import monitoring_schema, monitoring_stack, snapshot
 from pg_ops import pushgateway as push
 from pg_ops.benchmark import QueryResult, SuiteRun
 from pg_ops.errors import PgOpsError
@@ -25,7 +25,7 @@ RULES = monitoring_stack.rules(ALERTS)
 
 def test_prometheus_config_rules_and_alertmanager_pass_the_real_tools() -> None:
     assert "SUCCESS" in monitoring_stack.check_prometheus_config(PROMETHEUS / "prometheus.yml")
-    assert "SUCCESS: 38 rules found" in monitoring_stack.check_rules(ALERTS)
+    assert "SUCCESS: 39 rules found" in monitoring_stack.check_rules(ALERTS)
     assert "SUCCESS" in monitoring_stack.test_rules(PROMETHEUS / "alerts_test.yml")
     assert "SUCCESS" in monitoring_stack.check_alertmanager(monitoring_dir() / "alertmanager" / "alertmanager.yml")
 
@@ -95,6 +95,7 @@ def test_every_metric_the_rules_read_is_produced_live(demo_db: str) -> None:
                                             timings_ms=[1.0])])
         push.push_validation(gateway, "demo", run, passed=True)
         push.push_backup(gateway, "demo", size_bytes=1, seconds=1.0, verified=True)
+        assert snapshot.once(snapshot.SnapshotTarget(demo_db, password, pushgateway_url=gateway)).pushed
         produced |= _names(f"{gateway}/metrics")
     referenced: set[str] = set()
     for rule in RULES:

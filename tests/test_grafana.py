@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pg_ops import migrate, monitoring_schema
+from pg_ops import migrate, monitoring_schema, snapshot
 from pg_ops import pushgateway as push
 from pg_ops.benchmark import QueryResult, SuiteRun
 from pg_ops.db import connection
@@ -67,6 +67,7 @@ def prometheus(demo_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                                                        timings_ms=[1.5])])
         push.push_validation(gateway, "demo", run, passed=True)
         push.push_backup(gateway, "demo", size_bytes=1000, seconds=1.0, verified=True)
+        assert snapshot.once(snapshot.SnapshotTarget(demo_db, password, pushgateway_url=gateway)).pushed
         (folder / "prometheus.yml").write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [
