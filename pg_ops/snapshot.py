@@ -263,6 +263,11 @@ class Snapshotter:
         t = self.target
         started = time.perf_counter()
         outcome = TickOutcome(database=t.database, taken_at=dt.datetime.now(dt.UTC))
+        if not self._table_ready:  # before reading, so even the first snapshot sees its own history table
+            try:
+                self._writer_ready()
+            except (PgOpsError, psycopg.Error):
+                pass  # the save below reports it
         try:
             self._reader = self._open(self._reader, monitoring_schema.role_dsn(t.dsn, t.monitoring_password),
                                       "pg_ops monitoring snapshot", t.view_timeout_ms)
@@ -292,21 +297,25 @@ class Snapshotter:
         outcome.total_s = time.perf_counter() - started
         return outcome
 
-    def _save(self, outcome: TickOutcome) -> None:
-        t = self.target
-        self._writer = self._open(self._writer, t.dsn, "pg_ops monitoring snapshot", 5000)
+    def _writer_ready(self) -> Connection:
+        self._writer = self._open(self._writer, self.target.dsn, "pg_ops monitoring snapshot", 5000)
         if not self._table_ready:
             self._writer.execute(sqlfiles.read("pgops/monitoring_snapshots.sql"))  # type: ignore[arg-type]
             self._table_ready = True
-        with self._writer.transaction():
-            self._writer.execute(
+        return self._writer
+
+    def _save(self, outcome: TickOutcome) -> None:
+        t = self.target
+        writer = self._writer_ready()
+        with writer.transaction():
+            writer.execute(
                 """insert into pgops.monitoring_snapshots
                    (database, taken_at, read_ms, views_read, views_failed, pushed, push_error, data)
                    values (%s, %s, %s, %s, %s, %s, %s, %s)""",
                 (outcome.database, outcome.taken_at, outcome.read_s * 1000,
                  len(outcome.reads) - len(outcome.failed_views), Jsonb(outcome.failed_views), outcome.pushed,
                  outcome.push_error, Jsonb(history_data(outcome.reads))))
-            self._writer.execute(
+            writer.execute(
                 "delete from pgops.monitoring_snapshots"
                 " where database = %s and taken_at < now() - %s * interval '1 day'",
                 (outcome.database, t.retention_days))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import json
@@ -10,12 +11,14 @@ import shutil
 import signal
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -124,6 +127,8 @@ def gateway() -> Iterator[ServedURL]:
 
 def _history(dsn: str) -> list[dict[str, object]]:
     with connection(dsn) as conn:
+        if conn.execute("select to_regclass('pgops.monitoring_snapshots') as t").fetchone()["t"] is None:  # type: ignore[index]
+            return []
         return conn.execute("select * from pgops.monitoring_snapshots order by taken_at").fetchall()
 
 
@@ -131,7 +136,6 @@ def test_a_tick_pushes_what_the_views_say_and_keeps_a_history_row(watched: str, 
     target = snapshot.SnapshotTarget(dsn=watched, monitoring_password=PASSWORD, pushgateway_url=gateway)
     taker = snapshot.Snapshotter(target)
     try:
-        taker.tick()  # the first tick creates pgops.monitoring_snapshots, after it read the views
         outcome = taker.tick()
     finally:
         taker.close()
@@ -327,3 +331,64 @@ def test_a_database_no_longer_configured_has_its_group_deleted(
     assert f"deleted the group of {describe(watched)}, no longer configured" in line
     assert not gateway_samples(gateway, describe(watched)) and gateway_samples(gateway, describe(other))
     assert json.loads(cursor or "{}")["on_gateway"] == [describe(other)]
+
+
+def _prometheus_query(url: str, expr: str) -> list[dict[str, object]]:
+    query = urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=5) as response:
+        return json.loads(response.read())["data"]["result"]  # type: ignore[no-any-return]
+
+
+def test_end_to_end_prometheus_sees_each_tick_and_a_gateway_restart_leaves_no_gap_in_the_history(
+        watched: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITORING_PASSWORD", PASSWORD)
+    database = describe(watched)
+    port = sandbox.free_port()
+    scrape_s = 1.0
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
+        "global": {"scrape_interval": f"{scrape_s:g}s", "evaluation_interval": f"{scrape_s:g}s"},
+        "scrape_configs": [{"job_name": "pushgateway", "honor_labels": True,
+                            "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}]}))
+    gateway_url = f"http://127.0.0.1:{port}"
+
+    def tick(cursor: str | None) -> tuple[str, str | None, dict[str, object]]:
+        line, cursor, _ = _evaluate(cursor, watched, gateway_url)
+        return line, cursor, _history(watched)[-1]
+
+    def visible_after(prometheus: str, taken_at: dt.datetime) -> float:
+        started = time.monotonic()
+        expr = f'pg_ops_snapshot_timestamp_seconds{{job="pg_ops_snapshot",database="{database}"}}'
+        while time.monotonic() - started < 10:
+            result = _prometheus_query(prometheus, expr)
+            if result and abs(float(result[0]["value"][1]) - taken_at.timestamp()) < 1e-3:  # type: ignore[index]
+                return time.monotonic() - started
+            time.sleep(0.05)
+        raise AssertionError(f"snapshot of {taken_at} not in Prometheus after 10 s")
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(servers.pushgateway(port=port))
+        prometheus = stack.enter_context(servers.prometheus(tmp_path / "prometheus.yml"))
+        servers.wait_for_targets(prometheus, expected=1)
+        cursor = None
+        line, cursor, first = tick(cursor)
+        assert first["pushed"], line
+        # within one scrape interval, plus the time this loop and the query take
+        assert visible_after(prometheus, first["taken_at"]) < scrape_s + 0.5  # type: ignore[arg-type]
+        views = monitoring_schema.read_views(monitoring_schema.role_dsn(watched, PASSWORD))
+        in_prometheus = {r["metric"]["table_name"]: float(r["value"][1]) for r in _prometheus_query(  # type: ignore[index]
+            prometheus, f'pg_ops_snapshot_table_statistics_total_bytes{{database="{database}"}}')}
+        assert in_prometheus == {r["table_name"]: float(r["total_bytes"]) for r in views["table_statistics"]}
+
+        stack.close()  # the gateway (and Prometheus) stop
+        outage = [tick(cursor) for _ in range(2)]
+        cursor = outage[-1][1]
+        assert all(not row["pushed"] and "NOT pushed" in line for line, _, row in outage)
+
+    with servers.pushgateway(port=port), servers.prometheus(tmp_path / "prometheus.yml") as prometheus:
+        servers.wait_for_targets(prometheus, expected=1)
+        line, cursor, back = tick(cursor)
+        assert back["pushed"] and "last full success" not in line, line
+        assert visible_after(prometheus, back["taken_at"]) < scrape_s + 0.5  # type: ignore[arg-type]
+
+    rows = [r for r in _history(watched) if r["taken_at"] >= first["taken_at"]]  # type: ignore[operator]
+    assert [r["pushed"] for r in rows] == [True, False, False, True]  # every tick is in the history
