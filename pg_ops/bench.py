@@ -10,10 +10,12 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import signal
 import statistics
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,8 @@ from psycopg import sql
 
 from pg_ops import backup, benchmark, demo, migrate, sandbox, suite
 from pg_ops.backup import libpq_env
-from pg_ops.db import connection
+from pg_ops.db import as_uri, connection
+from pg_ops.errors import PgOpsError
 from pg_ops.paths import sql_dir, state_dir
 
 BENCH_DB = "bench"
@@ -174,6 +177,48 @@ def monitoring_views(dsn: str, reads: int = 30, extra_tables: int = 1000, statem
             "per_view_p50_ms": {view: _percentile(t, 0.5) for view, t in sorted(per_view.items())}}
 
 
+def snapshot_vs_exporter(dsn: str, ticks: int = 30) -> dict[str, Any]:
+    """The monitoring_snapshot tick (kept connections, as the sensor runs) against postgres_exporter's
+    scrape of the same views (its own default metrics off), alternating, on the same database."""
+    from pg_ops import daemons, monitoring_schema, snapshot
+    from pg_ops.paths import monitoring_dir
+
+    password = sandbox.monitoring_password()
+    exporter_dsn = as_uri(monitoring_schema.role_dsn(dsn, password))
+    tick_ms, scrape_ms, series = [], [], 0
+    with daemons.pushgateway() as gateway, daemons.postgres_exporter(
+            exporter_dsn, monitoring_dir() / "postgres_exporter" / "queries.yaml", only_queries=True) as exporter:
+        taker = snapshot.Snapshotter(snapshot.SnapshotTarget(dsn=dsn, monitoring_password=password,
+                                                             pushgateway_url=gateway))
+        try:
+            taker.tick()  # logs in and warms the session's caches, as the sensor's first tick does
+            _scrape(exporter)
+            for _ in range(ticks):
+                outcome = taker.tick()
+                if not outcome.ok:
+                    raise PgOpsError(f"benchmark snapshot failed: {outcome.line()}")
+                tick_ms.append(outcome.total_s * 1000)
+                series = outcome.series
+                scrape_ms.append(_scrape(exporter) * 1000)
+        finally:
+            taker.close()
+    return {"ticks": ticks, "series_pushed": series,
+            "tick_p50_ms": _percentile(tick_ms, 0.5), "tick_p95_ms": _percentile(tick_ms, 0.95), "goal_p95_ms": 100,
+            "exporter_scrape_p50_ms": _percentile(scrape_ms, 0.5),
+            "exporter_scrape_p95_ms": _percentile(scrape_ms, 0.95),
+            "tick_over_scrape_p95": round(_percentile(tick_ms, 0.95) / _percentile(scrape_ms, 0.95), 2)}
+
+
+def _scrape(exporter: str) -> float:
+    """One scrape; the exporter's own figure for it, pg_exporter_last_scrape_duration_seconds."""
+    with urllib.request.urlopen(exporter, timeout=60) as response:
+        text = response.read().decode()
+    match = re.search(r"^pg_exporter_last_scrape_duration_seconds(?:\{[^}]*\})? (\S+)$", text, re.MULTILINE)
+    if not match:
+        raise PgOpsError("postgres_exporter did not report pg_exporter_last_scrape_duration_seconds")
+    return float(match.group(1))
+
+
 def _percentile(timings: list[float], q: float) -> float:
     ordered = sorted(timings)
     return round(statistics.median(ordered) if q == 0.5 else ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
@@ -199,6 +244,7 @@ def run(scale: float, out: Path | None = None) -> dict[str, Any]:
     result["rollout"] = rollout_under_load(info, dsn)
     result["queries"] = _speed(before, _suite(dsn, baseline=False, budget_s=20.0))
     result["monitoring_views"] = monitoring_views(dsn)
+    result["snapshot"] = snapshot_vs_exporter(dsn)
     destination = out or state_dir() / "bench" / "bench.json"
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.write_text(json.dumps(result, indent=2) + "\n")
@@ -219,7 +265,7 @@ def table(result: dict[str, Any]) -> str:
         f"| {load['seconds']:.1f} s | <= {load['goal_seconds']} s |",
         f"| database size after load | {load['database_bytes'] / 2**20:,.0f} MiB | |",
     ]
-    r, views = result["rollout"], result["monitoring_views"]
+    r, views, snap = result["rollout"], result["monitoring_views"], result["snapshot"]
     lines += [
         f"| rollout under write load: backup + verify + {r['files_applied']} files | {r['rollout_s']:.1f} s "
         f"(backup {r['backup_s']:.1f} s, restore check {r['backup_restore_check_s']:.1f} s) | |",
@@ -234,6 +280,11 @@ def table(result: dict[str, Any]) -> str:
         f"statements), open connection | p95 {views['p95_ms']} ms (p50 {views['p50_ms']} ms) | <= 50 ms |",
         f"| the same, logging in as `monitoring` first | p95 {views['with_login_p95_ms']} ms "
         f"(p50 {views['with_login_p50_ms']} ms) | |",
+        f"| monitoring_snapshot tick: read, push {snap['series_pushed']:,} series, save history "
+        f"| p95 {snap['tick_p95_ms']} ms (p50 {snap['tick_p50_ms']} ms) | <= {snap['goal_p95_ms']} ms |",
+        f"| postgres_exporter scrape of the same views, alternating with the ticks "
+        f"| p95 {snap['exporter_scrape_p95_ms']} ms (p50 {snap['exporter_scrape_p50_ms']} ms) | |",
+        f"| tick / scrape (p95) | {snap['tick_over_scrape_p95']:.2f}x | <= 1x |",
         "",
         "| query | p50 before | p50 after | p95 before | p95 after | speed-up p95 | goal p95 | goal speed-up |",
         "|---|---|---|---|---|---|---|---|",

@@ -80,11 +80,13 @@ def pushgateway(port: int | None = None) -> AbstractContextManager[ServedURL]:
 
 
 @contextmanager
-def postgres_exporter(dsn: str, queries: Path) -> Iterator[str]:
-    """prometheus-postgres-exporter connected with `dsn`, running `queries`; yields its /metrics URL."""
+def postgres_exporter(dsn: str, queries: Path, only_queries: bool = False) -> Iterator[str]:
+    """prometheus-postgres-exporter connected with `dsn`, running `queries` (and, unless `only_queries`,
+    its own default metrics and settings); yields its /metrics URL."""
     env = {"DATA_SOURCE_NAME": dsn + ("&" if "?" in dsn else "?") + "sslmode=disable"}
+    only = ["--disable-default-metrics", "--disable-settings-metrics"] if only_queries else []
     with served("exporter", lambda _, port: ["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{port}",
-                                             f"--extend.query-path={queries}"], "/metrics", env=env) as url:
+                                             f"--extend.query-path={queries}", *only], "/metrics", env=env) as url:
         yield url + "/metrics"
 
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from psycopg import conninfo
@@ -27,6 +28,16 @@ def describe(dsn: str) -> str:
     port = parts.get("port") or "5432"
     dbname = parts.get("dbname") or user
     return f"{user}@{host}:{port}/{dbname}"
+
+
+def as_uri(dsn: str) -> str:
+    """The DSN as a postgresql:// URI: postgres_exporter's DATA_SOURCE_NAME takes no key=value strings."""
+    parts = conninfo.conninfo_to_dict(dsn)
+    credentials = quote(str(parts.get("user") or ""), safe="")
+    if parts.get("password"):
+        credentials += ":" + quote(str(parts["password"]), safe="")
+    return (f"postgresql://{credentials}@{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}/"
+            f"{quote(str(parts.get('dbname') or ''), safe='')}")
 
 
 def redact(text: str, dsn: str | None = None) -> str:

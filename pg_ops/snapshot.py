@@ -7,6 +7,7 @@ database is up, pushed or not."""
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import decimal
 import threading
@@ -79,6 +80,7 @@ class SnapshotTarget:
     push_timeout_s: float = 2.0
     retention_days: float = 14.0
     deadline_s: float = 20.0  # a tick stops reading views after this, well inside the sensor's 60 s limit
+    parallel_reads: int = 2  # sessions reading views at once; the views are independent statements
 
     @property
     def database(self) -> str:
@@ -237,16 +239,18 @@ class Snapshotter:
 
     def __init__(self, target: SnapshotTarget) -> None:
         self.target = target
-        self._reader: Connection | None = None
+        self._readers: list[Connection | None] = [None] * max(1, target.parallel_reads)
+        self._last_seconds: dict[str, float] = {}
         self._writer: Connection | None = None
         self._table_ready = False
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        for conn in (self._reader, self._writer):
+        for conn in (*self._readers, self._writer):
             if conn is not None:
                 conn.close()
-        self._reader = self._writer = None
+        self._readers = [None] * len(self._readers)
+        self._writer = None
 
     def _open(self, conn: Connection | None, dsn: str, application_name: str, timeout_ms: int) -> Connection:
         if conn is not None and not conn.closed and not conn.broken:
@@ -269,9 +273,7 @@ class Snapshotter:
             except (PgOpsError, psycopg.Error):
                 pass  # the save below reports it
         try:
-            self._reader = self._open(self._reader, monitoring_schema.role_dsn(t.dsn, t.monitoring_password),
-                                      "pg_ops monitoring snapshot", t.view_timeout_ms)
-            outcome.reads = monitoring_schema.read_each(self._reader, deadline=time.monotonic() + t.deadline_s)
+            outcome.reads = self._read_views(time.monotonic() + t.deadline_s)
         except PgOpsError as exc:
             self.close()
             outcome.database_error = str(exc)
@@ -296,6 +298,40 @@ class Snapshotter:
             outcome.save_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         outcome.total_s = time.perf_counter() - started
         return outcome
+
+    def _read_views(self, deadline: float) -> list[ViewRead]:
+        """Every view, spread over the reader sessions, the slowest of the last tick first (so the lanes
+        finish together); returned in the views' order."""
+        views = monitoring_schema.expected_views()
+        queue = collections.deque(sorted(views, key=lambda v: -self._last_seconds.get(v, 0.0)))
+        reads: dict[str, ViewRead] = {}
+        errors: list[PgOpsError] = []
+        role = monitoring_schema.role_dsn(self.target.dsn, self.target.monitoring_password)
+        sessions = [self._open(conn, role, "pg_ops monitoring snapshot", self.target.view_timeout_ms)
+                    for conn in self._readers]
+        self._readers = list(sessions)
+
+        def lane(conn: Connection) -> None:
+            try:
+                while queue:
+                    try:
+                        view = queue.popleft()
+                    except IndexError:
+                        return
+                    reads[view] = monitoring_schema.read_each(conn, [view], deadline)[0]
+            except PgOpsError as exc:
+                errors.append(exc)
+
+        lanes = [threading.Thread(target=lane, args=(conn,)) for conn in sessions[1:]]
+        for thread in lanes:
+            thread.start()
+        lane(sessions[0])
+        for thread in lanes:
+            thread.join()
+        if errors:
+            raise errors[0]
+        self._last_seconds = {view: read.seconds for view, read in reads.items()}
+        return [reads[view] for view in views]
 
     def _writer_ready(self) -> Connection:
         self._writer = self._open(self._writer, self.target.dsn, "pg_ops monitoring snapshot", 5000)

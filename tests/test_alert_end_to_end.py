@@ -15,10 +15,9 @@ import pytest
 import yaml
 
 from pg_ops import monitoring_schema
-from pg_ops.db import connection
+from pg_ops.db import as_uri, connection
 from pg_ops.paths import monitoring_dir
 from tests import servers
-from tests.test_exporter import _uri
 
 
 @pytest.fixture
@@ -60,7 +59,7 @@ def test_an_invalid_index_pages_through_prometheus_and_alertmanager(
                   "group_interval": "1s", "repeat_interval": "1h"},
         "receivers": [{"name": "test_webhook", "webhook_configs": [{"url": url, "send_resolved": True}]}]}))
 
-    with servers.postgres_exporter(_uri(monitoring_schema.role_dsn(demo_db, password)),
+    with servers.postgres_exporter(as_uri(monitoring_schema.role_dsn(demo_db, password)),
                                    monitoring_dir() / "postgres_exporter" / "queries.yaml") as exporter, \
             servers.alertmanager(tmp_path / "alertmanager.yml") as am:
         (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({

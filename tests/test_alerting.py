@@ -13,10 +13,10 @@ import yaml
 from pg_ops import monitoring_schema, monitoring_stack, snapshot
 from pg_ops import pushgateway as push
 from pg_ops.benchmark import QueryResult, SuiteRun
+from pg_ops.db import as_uri
 from pg_ops.errors import PgOpsError
 from pg_ops.paths import monitoring_dir
 from tests import servers
-from tests.test_exporter import _uri
 
 PROMETHEUS = monitoring_dir() / "prometheus"
 ALERTS = PROMETHEUS / "alerts.yml"
@@ -86,7 +86,7 @@ def test_every_metric_the_rules_read_is_produced_live(demo_db: str) -> None:
     password = "Contract-pw-4242"
     monitoring_schema.apply(demo_db, password)
     produced: set[str] = {"up"}  # Prometheus's own, per target
-    with servers.postgres_exporter(_uri(monitoring_schema.role_dsn(demo_db, password)),
+    with servers.postgres_exporter(as_uri(monitoring_schema.role_dsn(demo_db, password)),
                                    monitoring_dir() / "postgres_exporter" / "queries.yaml") as url:
         produced |= _names(url)
     with servers.pushgateway() as gateway:

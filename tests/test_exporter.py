@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from pg_ops import monitoring_schema
+from pg_ops.db import as_uri
 from pg_ops.paths import monitoring_dir
 from tests import servers
 
@@ -42,17 +43,12 @@ def monitoring_dsn(demo_db: str) -> Iterator[str]:
     yield monitoring_schema.role_dsn(demo_db, PASSWORD)
 
 
-def _uri(dsn: str) -> str:
-    from psycopg import conninfo
-
-    parts = conninfo.conninfo_to_dict(dsn)
-    return f"postgresql://{parts['user']}:{parts['password']}@{parts['host']}:{parts['port']}/{parts['dbname']}"
 
 
 def test_every_family_appears_with_plausible_values(monitoring_dsn: str) -> None:
     expected = families(QUERIES)
     assert len(expected) >= 40 and all(name.startswith("pg_ops_") for name in expected)
-    with servers.postgres_exporter(_uri(monitoring_dsn), QUERIES) as url:
+    with servers.postgres_exporter(as_uri(monitoring_dsn), QUERIES) as url:
         scrape(url)  # the first scrape fills pg_stat_statements with the exporter's own queries
         samples = scrape(url)
     assert samples["pg_up"] == [("", 1.0)]
@@ -74,5 +70,5 @@ def test_every_family_appears_with_plausible_values(monitoring_dsn: str) -> None
 def test_debians_example_fails_on_postgresql_15_where_ours_does_not(monitoring_dsn: str) -> None:
     """The contrast proves the check above can fail: the packaged example still uses pre-13 columns."""
     example = Path("/usr/share/doc/prometheus-postgres-exporter/examples/queries.yaml")
-    with servers.postgres_exporter(_uri(monitoring_dsn), example) as url:
+    with servers.postgres_exporter(as_uri(monitoring_dsn), example) as url:
         assert scrape(url)["pg_exporter_last_scrape_error"] == [("", 1.0)]

@@ -18,11 +18,10 @@ import yaml
 from pg_ops import migrate, monitoring_schema, snapshot
 from pg_ops import pushgateway as push
 from pg_ops.benchmark import QueryResult, SuiteRun
-from pg_ops.db import connection
+from pg_ops.db import as_uri, connection
 from pg_ops.paths import monitoring_dir
 from pg_ops.validation import call_functions
 from tests import servers
-from tests.test_exporter import _uri
 
 DASHBOARDS = sorted((monitoring_dir() / "grafana" / "dashboards").glob("*.json"))
 
@@ -60,7 +59,7 @@ def prometheus(demo_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     password = "Grafana-monitor-pw-8"
     monitoring_schema.apply(demo_db, password)
     folder: Path = tmp_path_factory.mktemp("grafana")
-    with servers.postgres_exporter(_uri(monitoring_schema.role_dsn(demo_db, password)),
+    with servers.postgres_exporter(as_uri(monitoring_schema.role_dsn(demo_db, password)),
                                    monitoring_dir() / "postgres_exporter" / "queries.yaml") as exporter, \
             servers.pushgateway() as gateway:
         run = SuiteRun("grafana", "test", [QueryResult(name="driver_orders", file="driver_orders.sql", executions=1,

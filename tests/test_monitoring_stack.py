@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from pg_ops import monitoring_schema
+from pg_ops.db import as_uri
 from pg_ops.monitoring_assets import MonitoringStackConfig, monitoring_stack
 from pg_ops.paths import monitoring_dir
 from pg_ops.resources import PostgresTarget
 from tests import servers
-from tests.test_exporter import _uri
 
 PASSWORD = "Stack-monitor-pw-31"
 
@@ -25,7 +25,7 @@ def stack(demo_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     folder = tmp_path_factory.mktemp("stack")
     (folder / "alertmanager.yml").write_text(yaml.safe_dump({"route": {"receiver": "nobody"},
                                                              "receivers": [{"name": "nobody"}]}))
-    with servers.postgres_exporter(_uri(monitoring_schema.role_dsn(demo_db, PASSWORD)),
+    with servers.postgres_exporter(as_uri(monitoring_schema.role_dsn(demo_db, PASSWORD)),
                                    monitoring_dir() / "postgres_exporter" / "queries.yaml") as exporter, \
             servers.pushgateway() as gateway, servers.alertmanager(folder / "alertmanager.yml") as am:
         (folder / "prometheus.yml").write_text(yaml.safe_dump({
