@@ -133,6 +133,16 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _snapshot(args: argparse.Namespace) -> int:
+    from pg_ops import sandbox, snapshot
+
+    if args.sandbox:
+        os.environ.update(sandbox_environment(sandbox.running_info()))
+    outcome = snapshot.once(snapshot.target_from_env(require_dsn(), os.environ.get("PUSHGATEWAY_URL", "").strip()))
+    print(outcome.line())
+    return 0 if outcome.ok else EXIT_FAILED
+
+
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -177,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--step", choices=["index_migrations", "rls_policies", "rpc_functions"])
     mig.add_argument("--repair", metavar="VERSION", help="accept an applied file's changed content (after review)")
     mig.set_defaults(handler=_migrate)
+
+    snap = commands.add_parser("snapshot", help="one monitoring snapshot now, as the monitoring_snapshot sensor "
+                               "takes it: PG_OPS_DSN, MONITORING_PASSWORD, PUSHGATEWAY_URL (optional)")
+    snap.add_argument("--sandbox", action="store_true", help="target the running sandbox")
+    snap.set_defaults(handler=_snapshot)
 
     bench = commands.add_parser("bench", help="measure the figures the README reports, on the sandbox")
     bench.add_argument("--scale", type=positive_scale, default=1.0, help="default 1.0 = 1,000,000 orders")

@@ -9,31 +9,15 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import json
-import os
 import threading
 
 import dagster as dg
 
-from pg_ops import monitoring_schema, snapshot
+from pg_ops import snapshot
 from pg_ops.errors import PgOpsError
 from pg_ops.resources import PostgresTarget, PushgatewayTarget
 
 INTERVAL_ENV = "PG_OPS_SNAPSHOT_INTERVAL_S"
-RETENTION_ENV = "PG_OPS_SNAPSHOT_RETENTION_DAYS"
-VIEW_TIMEOUT_ENV = "PG_OPS_SNAPSHOT_VIEW_TIMEOUT_MS"
-
-
-def env_number(name: str, default: float, minimum: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise PgOpsError(f"{name} must be a number >= {minimum:g}, got {raw!r}; fix or unset it (default {default:g})")
-    return value
 
 
 # The code server keeps one Snapshotter (and its two open connections) per watched database between ticks.
@@ -63,11 +47,7 @@ def take_snapshot(cursor: str | None, target: PostgresTarget, gateway: Pushgatew
     whose groups are on the gateway, so a database dropped from the configuration has its group deleted."""
     state = json.loads(cursor) if cursor else {}
     try:
-        snapshot_target = snapshot.SnapshotTarget(
-            dsn=target.dsn, monitoring_password=monitoring_schema.password_from_env(),
-            pushgateway_url=gateway.url, push_timeout_s=min(gateway.timeout_s, 5.0),
-            view_timeout_ms=int(env_number(VIEW_TIMEOUT_ENV, 2000, 100)),
-            retention_days=env_number(RETENTION_ENV, 14, 0.01))
+        snapshot_target = snapshot.target_from_env(target.dsn, gateway.url, min(gateway.timeout_s, 5.0))
     except PgOpsError as exc:
         return f"no snapshot: {exc}", json.dumps(state)
     outcome = snapshotter_for(snapshot_target).tick()
@@ -94,7 +74,7 @@ def take_snapshot(cursor: str | None, target: PostgresTarget, gateway: Pushgatew
 
 @dg.sensor(
     name="monitoring_snapshot",
-    minimum_interval_seconds=int(env_number(INTERVAL_ENV, 30, 5)),
+    minimum_interval_seconds=int(snapshot.env_number(INTERVAL_ENV, 30, 5)),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Reads every monitoring view as the `monitoring` role, pushes them to PUSHGATEWAY_URL "
     "(job pg_ops_snapshot) and keeps them in pgops.monitoring_snapshots. Launches no runs.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import decimal
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -87,6 +88,31 @@ class SnapshotTarget:
         return describe(self.dsn)
 
 
+RETENTION_ENV = "PG_OPS_SNAPSHOT_RETENTION_DAYS"
+VIEW_TIMEOUT_ENV = "PG_OPS_SNAPSHOT_VIEW_TIMEOUT_MS"
+
+
+def env_number(name: str, default: float, minimum: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = minimum - 1
+    if not value >= minimum:
+        raise PgOpsError(f"{name} must be a number >= {minimum:g}, got {raw!r}; fix or unset it (default {default:g})")
+    return value
+
+
+def target_from_env(dsn: str, pushgateway_url: str, push_timeout_s: float = 2.0) -> SnapshotTarget:
+    """The snapshot settings the environment gives (MONITORING_PASSWORD and the PG_OPS_SNAPSHOT_* knobs)."""
+    return SnapshotTarget(dsn=dsn, monitoring_password=monitoring_schema.password_from_env(),
+                          pushgateway_url=pushgateway_url, push_timeout_s=push_timeout_s,
+                          view_timeout_ms=int(env_number(VIEW_TIMEOUT_ENV, 2000, 100)),
+                          retention_days=env_number(RETENTION_ENV, 14, 0.01))
+
+
 @dataclass
 class TickOutcome:
     database: str
@@ -112,8 +138,12 @@ class TickOutcome:
 
     def line(self) -> str:
         if self.database_error:
-            return f"snapshot of {self.database}: database unreachable, nothing read or saved: {self.database_error}"
+            return f"snapshot of {self.database}: nothing read or saved: {self.database_error}"
         failed = self.failed_views
+        if self.reads and len(failed) == len(self.reads) and all("does not exist" in e for e in failed.values()):
+            return (f"snapshot of {self.database}: the monitoring views are not installed; materialize "
+                    f"monitoring_schema (pg-ops run --select monitoring_schema)"
+                    f"{'; history saved' if self.saved else ''}")
         parts = [f"snapshot of {self.database}: {len(self.reads) - len(failed)}/{len(self.reads)} views in "
                  f"{self.read_s * 1000:.0f} ms"]
         if failed:
@@ -277,6 +307,10 @@ class Snapshotter:
         except PgOpsError as exc:
             self.close()
             outcome.database_error = str(exc)
+            if "authentication failed" in str(exc) or f'role "{monitoring_schema.ROLE}" does not exist' in str(exc):
+                outcome.database_error = str(exc).split("; check host")[0] + (
+                    f"; {monitoring_schema.PASSWORD_ENV} must be the password monitoring_schema gave the role: "
+                    "materialize it again with this password")
             outcome.total_s = time.perf_counter() - started
             return outcome
         outcome.read_s = time.perf_counter() - started

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pg_ops import monitoring_schema
 from pg_ops.db import connection
 from tests.cli import one_line_error, pg_ops
 
@@ -55,3 +56,37 @@ def test_preflight_passes_on_the_demo(demo_db: str) -> None:
     result = pg_ops("preflight", env={"PG_OPS_DSN": demo_db})
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("PASS") == 6
+
+
+def test_snapshot_takes_one_and_says_so_in_one_line(demo_db: str) -> None:
+    password = "Cli-snapshot-pw-1"
+    env = {"PG_OPS_DSN": demo_db, "MONITORING_PASSWORD": password}
+    monitoring_schema.apply(demo_db, password)
+    taken = pg_ops("snapshot", env=env)
+    assert taken.returncode == 0, taken.stdout + taken.stderr
+    assert taken.stdout.strip().endswith("not pushed (no Pushgateway configured); history saved")
+    assert "12/12 views" in taken.stdout and len(taken.stdout.strip().splitlines()) == 1
+    assert "Cli-snapshot" not in taken.stdout + taken.stderr
+
+    wrong = pg_ops("snapshot", env={**env, "MONITORING_PASSWORD": "not-it"})
+    assert wrong.returncode == 1 and len(wrong.stdout.strip().splitlines()) == 1 and "not-it" not in wrong.stdout
+    assert wrong.stdout.strip().endswith('password authentication failed for user "monitoring"; MONITORING_PASSWORD '
+                                         "must be the password monitoring_schema gave the role: materialize it again "
+                                         "with this password")
+    with connection(demo_db) as conn:
+        conn.execute("alter schema monitoring rename to monitoring_away")
+    try:
+        missing = pg_ops("snapshot", env=env)
+    finally:
+        with connection(demo_db) as conn:
+            conn.execute("alter schema monitoring_away rename to monitoring")
+    assert missing.returncode == 1 and missing.stdout.strip().endswith(
+        "the monitoring views are not installed; materialize monitoring_schema "
+        "(pg-ops run --select monitoring_schema); history saved")
+
+    unset = one_line_error(pg_ops("snapshot", env={"PG_OPS_DSN": demo_db}))
+    assert unset == "pg-ops: MONITORING_PASSWORD is not set; export the password the monitoring role " \
+                    "(and the exporter) will log in with"
+    bad = one_line_error(pg_ops("snapshot", env={**env, "PG_OPS_SNAPSHOT_VIEW_TIMEOUT_MS": "fast"}))
+    assert bad == "pg-ops: PG_OPS_SNAPSHOT_VIEW_TIMEOUT_MS must be a number >= 100, got 'fast'; fix or unset it " \
+                  "(default 2000)"

@@ -108,7 +108,7 @@ def test_a_tick_says_in_one_line_what_happened() -> None:
     assert line.startswith("snapshot of u@h:1/db: 1/2 views in 50 ms; failed: monitoring.rpc_performance: gone")
     assert "NOT pushed (Pushgateway http://x did not take the snapshot: refused)" in line and "history saved" in line
     down = snapshot.TickOutcome(database="u@h:1/db", taken_at=dt.datetime.now(dt.UTC), database_error="cannot connect")
-    assert down.line() == "snapshot of u@h:1/db: database unreachable, nothing read or saved: cannot connect"
+    assert down.line() == "snapshot of u@h:1/db: nothing read or saved: cannot connect"
 
 
 # On the real server and the real Pushgateway.
@@ -268,7 +268,8 @@ def test_database_down_is_one_line_and_the_next_tick_after_it_returns_reconnects
         sandbox.down(root=root)
         down = taker.tick()
         assert down.database_error and not down.pushed and not down.saved
-        assert down.line().startswith(f"snapshot of postgres@127.0.0.1:{info.port}/snapdown: database unreachable")
+        assert down.line().startswith(f"snapshot of postgres@127.0.0.1:{info.port}/snapdown: nothing read or saved: "
+                                      f"cannot connect to monitoring@127.0.0.1:{info.port}/snapdown")
         assert "\n" not in down.line() and PASSWORD not in down.line()
         sandbox.up(port=info.port, root=root)
         back = taker.tick()
