@@ -303,7 +303,12 @@ class Snapshotter:
             except (PgOpsError, psycopg.Error):
                 pass  # the save below reports it
         try:
-            outcome.reads = self._read_views(time.monotonic() + t.deadline_s)
+            try:
+                outcome.reads = self._read_views(time.monotonic() + t.deadline_s)
+            except PgOpsError:
+                # Kept sessions die with a server restart and say so only when used: log in again, once.
+                self.close()
+                outcome.reads = self._read_views(time.monotonic() + t.deadline_s)
         except PgOpsError as exc:
             self.close()
             outcome.database_error = str(exc)
@@ -323,13 +328,18 @@ class Snapshotter:
             except PgOpsError as exc:
                 outcome.push_error = str(exc)
             outcome.push_s = time.perf_counter() - push_started
-        try:
-            self._save(outcome)
-            outcome.saved = True
-        except (PgOpsError, psycopg.Error) as exc:
-            if self._writer is not None and (self._writer.broken or self._writer.closed):
-                self._writer = None
-            outcome.save_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        for _attempt in (1, 2):  # a second time only when the kept session turned out dead
+            try:
+                self._save(outcome)
+                outcome.saved, outcome.save_error = True, None
+                break
+            except (PgOpsError, psycopg.Error) as exc:
+                lost = self._writer is not None and (self._writer.broken or self._writer.closed)
+                if lost:
+                    self._writer = None
+                outcome.save_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if not lost:
+                    break
         outcome.total_s = time.perf_counter() - started
         return outcome
 

@@ -9,6 +9,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -25,11 +27,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from pg_ops import monitoring_schema, sandbox, sensors, snapshot
 from pg_ops.daemons import ServedURL
 from pg_ops.db import connection, describe
+from pg_ops.definitions import defs
 from pg_ops.monitoring_schema import ViewRead
 from pg_ops.resources import PostgresTarget, PushgatewayTarget
 from pg_ops.sandbox import SandboxInfo
-from pg_ops.sensors import monitoring_snapshot
 from tests import servers
+from tests.cli import one_line_error, pg_ops
 
 PASSWORD = "Snapshot-pw-3141"
 
@@ -265,6 +268,9 @@ def test_database_down_is_one_line_and_the_next_tick_after_it_returns_reconnects
                                                          pushgateway_url=gateway))
     try:
         assert taker.tick().ok
+        sandbox.down(root=root)  # a restart between two ticks: the kept sessions are dead and do not know it
+        sandbox.up(port=info.port, root=root)
+        assert taker.tick().ok
         sandbox.down(root=root)
         down = taker.tick()
         assert down.database_error and not down.pushed and not down.saved
@@ -278,15 +284,17 @@ def test_database_down_is_one_line_and_the_next_tick_after_it_returns_reconnects
         taker.close()
     with connection(dsn) as conn:
         assert [r["pushed"] for r in conn.execute(
-            "select pushed from pgops.monitoring_snapshots order by taken_at")] == [True, True]
+            "select pushed from pgops.monitoring_snapshots order by taken_at")] == [True, True, True]
 
 
 # Through the Dagster sensor, as the daemon calls it.
 
 def _evaluate(cursor: str | None, dsn: str, gateway: str) -> tuple[str, str | None, int]:
+    """One tick of the sensor as the code location defines it, with the resources the daemon would bind."""
+    sensor = defs.resolve_sensor_def("monitoring_snapshot")
     with dg.build_sensor_context(cursor=cursor, resources={
             "target": PostgresTarget(dsn=dsn), "pushgateway": PushgatewayTarget(url=gateway)}) as context:
-        result = monitoring_snapshot.evaluate_tick(context)
+        result = sensor.evaluate_tick(context)
     return result.skip_message or "", result.cursor, len(result.run_requests or [])
 
 
@@ -393,3 +401,14 @@ def test_end_to_end_prometheus_sees_each_tick_and_a_gateway_restart_leaves_no_ga
 
     rows = [r for r in _history(watched) if r["taken_at"] >= first["taken_at"]]  # type: ignore[operator]
     assert [r["pushed"] for r in rows] == [True, False, False, True]  # every tick is in the history
+
+
+def test_the_interval_comes_from_the_environment_and_a_bad_one_is_one_line(demo_db: str) -> None:
+    assert defs.resolve_sensor_def("monitoring_snapshot").minimum_interval_seconds == 30
+    code = "from pg_ops.definitions import defs; print(defs.resolve_sensor_def('monitoring_snapshot')" \
+           ".minimum_interval_seconds)"
+    loaded = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PG_OPS_SNAPSHOT_INTERVAL_S": "10"},
+                            capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "10"
+    refused = one_line_error(pg_ops("run", env={"PG_OPS_DSN": demo_db, "PG_OPS_SNAPSHOT_INTERVAL_S": "1"}))
+    assert refused == "pg-ops: PG_OPS_SNAPSHOT_INTERVAL_S must be a number >= 5, got '1'; fix or unset it (default 30)"
