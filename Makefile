@@ -59,6 +59,7 @@ demo: install
 	@$(PG_OPS) sandbox up
 	@$(PG_OPS) demo load --scale $(SCALE)
 	@$(PG_OPS) run --sandbox 2>$(CURDIR)/.pg_ops/demo-run.log || { tail -5 .pg_ops/demo-run.log; exit 1; }
+	@$(PG_OPS) snapshot --sandbox
 	@echo
 	@echo "Run log: .pg_ops/demo-run.log.  Open the Dagster UI with: make ui   (http://127.0.0.1:3000)"
 
