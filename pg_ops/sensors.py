@@ -20,15 +20,15 @@ from pg_ops.resources import PostgresTarget, PushgatewayTarget
 INTERVAL_ENV = "PG_OPS_SNAPSHOT_INTERVAL_S"
 
 
-# The code server keeps one Snapshotter (and its two open connections) per watched database between ticks.
+# The code server keeps the Snapshotter (and its three open sessions) of the watched database between ticks.
 _snapshotters: dict[snapshot.SnapshotTarget, snapshot.Snapshotter] = {}
 _snapshotters_lock = threading.Lock()
 
 
 def snapshotter_for(target: snapshot.SnapshotTarget) -> snapshot.Snapshotter:
     with _snapshotters_lock:
-        for stale in [t for t in _snapshotters if t != target and t.database == target.database]:
-            _snapshotters.pop(stale).close()  # same database, new settings or password
+        for stale in [t for t in _snapshotters if t != target]:
+            _snapshotters.pop(stale).close()  # another database, new settings or a new password
         if target not in _snapshotters:
             _snapshotters[target] = snapshot.Snapshotter(target)
         return _snapshotters[target]
@@ -45,7 +45,10 @@ def close_all() -> None:
 def take_snapshot(cursor: str | None, target: PostgresTarget, gateway: PushgatewayTarget) -> tuple[str, str]:
     """One tick: (its one-line outcome, the new cursor). The cursor holds the last success and the databases
     whose groups are on the gateway, so a database dropped from the configuration has its group deleted."""
-    state = json.loads(cursor) if cursor else {}
+    try:
+        state = json.loads(cursor) if cursor else {}
+    except ValueError:  # a cursor edited by hand: start afresh rather than fail every tick
+        state = {}
     try:
         snapshot_target = snapshot.target_from_env(target.dsn, gateway.url, min(gateway.timeout_s, 5.0))
     except PgOpsError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import decimal
+import functools
 import os
 import threading
 import time
@@ -40,6 +41,7 @@ class ViewMetrics:
     rank_by: str | None = None  # rows are taken largest first by this column, else in the view's order
     top: int | None = None  # only this many rows: bounds the series (postgres_exporter has them all)
     per_row: bool = True  # False: rows are named by a pid or text, so only the maximum of each value
+    values: tuple[str, ...] | None = None  # the columns that become gauges; None: every number not a label
 
 
 PER_TABLE_ROWS = 50
@@ -53,7 +55,7 @@ VIEW_METRICS: dict[str, ViewMetrics] = {
     "invalid_indexes": ViewMetrics(("schema", "table_name", "index_name"), top=PER_TABLE_ROWS),
     "query_performance": ViewMetrics(("queryid", "username"), top=20),
     "rpc_performance": ViewMetrics(("schema", "function_name"), rank_by="total_ms", top=PER_TABLE_ROWS),
-    "slow_queries": ViewMetrics(per_row=False, rank_by="running_s"),
+    "slow_queries": ViewMetrics(per_row=False, rank_by="running_s", values=("running_s",)),
     "statements_info": ViewMetrics(),
     "table_statistics": ViewMetrics(("schema", "table_name"), rank_by="total_bytes", top=PER_TABLE_ROWS),
     "unindexed_foreign_keys": ViewMetrics(("schema", "table_name", "constraint_name"), top=PER_TABLE_ROWS),
@@ -74,8 +76,8 @@ def ranked(read: ViewRead, limit: int | None = None) -> list[dict[str, Any]]:
 class SnapshotTarget:
     """One watched database. `dsn` is the owner's (it writes the history); views are read as `monitoring`."""
 
-    dsn: str
-    monitoring_password: str
+    dsn: str = field(repr=False)  # reprs end up in logs and error reports; these may hold passwords
+    monitoring_password: str = field(repr=False)
     pushgateway_url: str = ""
     view_timeout_ms: int = 2000
     push_timeout_s: float = 2.0
@@ -173,54 +175,53 @@ def _metric_name(view: str, column: str, value: Any) -> str:
     return f"pg_ops_snapshot_{view}_{column}{suffix}"
 
 
-class _SnapshotCollector(Collector):
-    """The gauges of one snapshot, as metric families: far cheaper than a Gauge child per row."""
+def _values(spec: ViewMetrics, row: dict[str, Any]) -> Iterator[tuple[str, Any, float]]:
+    """(column, value, number) for each of a row's columns that becomes a gauge."""
+    for column, value in row.items():
+        number = _number(value)
+        if number is not None and column not in spec.labels and (spec.values is None or column in spec.values):
+            yield column, value, number
 
-    def __init__(self, reads: list[ViewRead], taken_at: float) -> None:
-        self.reads, self.taken_at = reads, taken_at
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        families: dict[str, GaugeMetricFamily] = {}
+def _families(reads: list[ViewRead], taken_at: float) -> list[GaugeMetricFamily]:
+    """The gauges of one snapshot as metric families: far cheaper than a Gauge child per row."""
+    families: dict[str, GaugeMetricFamily] = {}
 
-        def family(name: str, help_text: str, labels: Iterable[str]) -> GaugeMetricFamily:
-            if name not in families:
-                families[name] = GaugeMetricFamily(name, help_text, labels=list(labels))
-            return families[name]
+    def family(name: str, help_text: str, labels: Iterable[str]) -> GaugeMetricFamily:
+        if name not in families:
+            families[name] = GaugeMetricFamily(name, help_text, labels=list(labels))
+        return families[name]
 
-        duration = family("pg_ops_snapshot_view_duration_seconds", "How long reading the view took", ["view"])
-        success = family("pg_ops_snapshot_view_success", "1 when the view was read, 0 when it failed", ["view"])
-        count = family("pg_ops_snapshot_view_rows", "Rows the view returned", ["view"])
-        for read in self.reads:
-            duration.add_metric([read.view], read.seconds)
-            success.add_metric([read.view], 0 if read.error else 1)
-            count.add_metric([read.view], len(read.rows))
-            spec = VIEW_METRICS.get(read.view, ViewMetrics(per_row=False))
-            rows = ranked(read)
-            if not spec.per_row:
-                maxima: dict[str, tuple[float, Any]] = {}
-                for row in rows:
-                    for column, value in row.items():
-                        number = _number(value)
-                        if number is not None and (column not in maxima or number > maxima[column][0]):
-                            maxima[column] = (number, value)
-                for column, (number, value) in maxima.items():
-                    family(_metric_name(read.view, column, value) + "_max",
-                           f"Largest {column} in monitoring.{read.view}", []).add_metric([], number)
+    duration = family("pg_ops_snapshot_view_duration_seconds", "How long reading the view took", ["view"])
+    success = family("pg_ops_snapshot_view_success", "1 when the view was read, 0 when it failed", ["view"])
+    count = family("pg_ops_snapshot_view_rows", "Rows the view returned", ["view"])
+    for read in reads:
+        duration.add_metric([read.view], read.seconds)
+        success.add_metric([read.view], 0 if read.error else 1)
+        count.add_metric([read.view], len(read.rows))
+        spec = VIEW_METRICS.get(read.view, ViewMetrics(per_row=False))
+        values = functools.partial(_values, spec)
+        if not spec.per_row:
+            maxima: dict[str, tuple[float, Any]] = {}
+            for row in read.rows:
+                for column, value, number in values(row):
+                    if column not in maxima or number > maxima[column][0]:
+                        maxima[column] = (number, value)
+            for column, (number, value) in maxima.items():
+                family(_metric_name(read.view, column, value) + "_max", f"Largest {column} in monitoring.{read.view}",
+                       []).add_metric([], number)
+            continue
+        seen: set[tuple[str, ...]] = set()
+        for row in ranked(read):
+            labels = tuple("" if row.get(name) is None else str(row[name]) for name in spec.labels)
+            if labels in seen:  # the gateway refuses a push with a label set twice; keep the larger
                 continue
-            seen: set[tuple[str, ...]] = set()
-            for row in rows:
-                labels = ["" if row.get(name) is None else str(row[name]) for name in spec.labels]
-                if tuple(labels) in seen:  # the gateway refuses a push with a label set twice; keep the larger
-                    continue
-                seen.add(tuple(labels))
-                for column, value in row.items():
-                    number = _number(value)
-                    if number is not None and column not in spec.labels:
-                        family(_metric_name(read.view, column, value), f"{column} in monitoring.{read.view}",
-                               spec.labels).add_metric(labels, number)
-        family("pg_ops_snapshot_timestamp_seconds", "When the snapshot was taken (Unix time)", []).add_metric(
-            [], self.taken_at)
-        yield from families.values()
+            seen.add(labels)
+            for column, value, number in values(row):
+                family(_metric_name(read.view, column, value), f"{column} in monitoring.{read.view}",
+                       spec.labels).add_metric(list(labels), number)
+    family("pg_ops_snapshot_timestamp_seconds", "When the snapshot was taken (Unix time)", []).add_metric([], taken_at)
+    return list(families.values())
 
 
 class _Collected(Collector):
@@ -234,7 +235,7 @@ class _Collected(Collector):
 def registry_for(reads: list[ViewRead], taken_at: float) -> tuple[CollectorRegistry, int]:
     """The gauges of one snapshot, and how many series they are. Text that is not a label (query text,
     human-readable sizes) is left out: it would make unbounded label sets."""
-    families = list(_SnapshotCollector(reads, taken_at).collect())
+    families = _families(reads, taken_at)
     registry = CollectorRegistry()
     registry.register(_Collected(families))
     return registry, sum(len(f.samples) for f in families)
@@ -249,7 +250,7 @@ def _plain(value: Any) -> Any:
 
 
 def history_data(reads: Iterable[ViewRead]) -> dict[str, list[dict[str, Any]]]:
-    """The rows a report needs: every row of a small view, the HISTORY_ROWS largest of a per-table one."""
+    """The rows a report needs: at most HISTORY_ROWS per view, the largest first where the view has a rank."""
     data: dict[str, list[dict[str, Any]]] = {}
     for read in reads:
         if read.error:

@@ -81,6 +81,7 @@ def test_rows_become_gauges_with_bounded_labels_and_no_free_text() -> None:
     assert "secret_text" not in generate_latest(registry).decode()
     assert len(families["pg_ops_snapshot_query_performance_calls"].samples) == 20  # the top 20, in view order
     assert families["pg_ops_snapshot_slow_queries_running_s_max"].samples[0].value == 70
+    assert "pg_ops_snapshot_slow_queries_pid_max" not in families  # a pid is no measurement
     success = {s.labels["view"]: s.value for s in families["pg_ops_snapshot_view_success"].samples}
     assert success == {"table_statistics": 1, "query_performance": 1, "slow_queries": 1, "rpc_performance": 0}
     assert families["pg_ops_snapshot_timestamp_seconds"].samples[0].value == 1_800_000_000.0
