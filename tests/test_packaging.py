@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -35,3 +36,18 @@ def test_pg_ops_root_setting_wins(tmp_path: Path) -> None:
                            capture_output=True, text=True, check=True, cwd=REPO,
                            env={"PG_OPS_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert found.stdout.strip() == str(tmp_path / "sql")
+
+
+def test_a_missing_system_package_without_apt_is_named_in_one_line(tmp_path: Path) -> None:
+    """On a machine without apt, `make` names what to install instead of failing somewhere later."""
+    bin_dir = tmp_path / "bin"  # the tools the Makefile's recipe uses, and no apt-get
+    bin_dir.mkdir()
+    for tool in ("make", "tr", "sort"):
+        (bin_dir / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    result = subprocess.run(["make", "--no-print-directory", "system-packages",
+                             "SYSTEM_NEEDS=/nonexistent/pg_ops_probe:pg-ops-probe-package"],
+                            cwd=REPO, env={"PATH": str(bin_dir)}, capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    assert result.stderr.splitlines()[0] == \
+        "pg_ops: missing system packages: pg-ops-probe-package (install them with your package manager)"
+    assert "installing" not in result.stdout
