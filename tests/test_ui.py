@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from pg_ops import dagster_home, sandbox
+from pg_ops.db import connection, describe
 from pg_ops.sandbox import DAGSTER_DB, SandboxInfo
+from tests import servers
 from tests.cli import REPO
 
 
@@ -30,9 +32,16 @@ def _graphql(port: int, query: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def dagster_dev(pg: SandboxInfo, demo_db: str) -> Iterator[int]:
+def gateway() -> Iterator[str]:
+    with servers.pushgateway() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def dagster_dev(pg: SandboxInfo, demo_db: str, gateway: str) -> Iterator[int]:
     port = sandbox.free_port()
     env = {**os.environ, "PG_OPS_DSN": demo_db, "MONITORING_PASSWORD": "Ui-test-monitor-3",
+           "PUSHGATEWAY_URL": gateway, "PG_OPS_SNAPSHOT_INTERVAL_S": "5",
            "DAGSTER_HOME": str(dagster_home.prepare()),
            "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(pg.port), "DAGSTER_PG_USER": "postgres",
            "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": DAGSTER_DB}
@@ -80,3 +89,29 @@ def test_ui_lists_the_rollout_and_a_launched_run_succeeds(dagster_dev: int) -> N
         status = _graphql(dagster_dev, f'{{ runOrError(runId: "{run_id}") {{ ... on Run {{ status }} }} }}')[
             "runOrError"]["status"]
     assert status == "SUCCESS"
+
+
+def test_the_daemon_ticks_the_snapshot_sensor_into_the_gateway_and_the_history(
+        dagster_dev: int, demo_db: str, gateway: str) -> None:
+    """After the rollout above installed the views: the real daemon evaluates monitoring_snapshot every 5 s."""
+    query = """{ sensorOrError(sensorSelector: {repositoryLocationName: "pg_ops", repositoryName: "__repository__",
+                   sensorName: "monitoring_snapshot"}) {
+                 __typename ... on Sensor { sensorState { status ticks(limit: 20) { status skipReason } } } } }"""
+    deadline = time.monotonic() + 60
+    while True:
+        sensor = _graphql(dagster_dev, query)["sensorOrError"]
+        assert sensor["__typename"] == "Sensor" and sensor["sensorState"]["status"] == "RUNNING", sensor
+        lines = [t["skipReason"] or "" for t in sensor["sensorState"]["ticks"]]
+        done = [line for line in lines if "12/12 views" in line]
+        if done:
+            break
+        assert time.monotonic() < deadline, f"no full snapshot in 60 s; ticks said: {lines}"
+        time.sleep(1)
+    assert done[0].startswith(f"snapshot of {describe(demo_db)}: 12/12 views in ") and "pushed " in done[0], done[0]
+    assert done[0].endswith("history saved") and "\n" not in done[0]
+    with urllib.request.urlopen(f"{gateway}/metrics", timeout=10) as response:
+        assert 'job="pg_ops_snapshot"' in response.read().decode()
+    with connection(demo_db) as conn:
+        row = conn.execute("select count(*) as n, bool_and(pushed) as pushed from pgops.monitoring_snapshots "
+                           "where views_read = 12").fetchone()
+    assert row is not None and row["n"] >= 1 and row["pushed"]
