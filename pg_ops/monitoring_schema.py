@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import conninfo, sql
 
-from pg_ops import migrate
+from pg_ops import migrate, sqlfiles
 from pg_ops.db import Connection, connect
 from pg_ops.errors import PgOpsError
 from pg_ops.paths import sql_dir
@@ -90,6 +90,7 @@ def apply(dsn: str, password: str, log: Log = lambda _: None) -> MonitoringRepor
     report = migrate.apply(dsn, settings, step="monitoring_schema", log=log)
     with connect(dsn, application_name="pg_ops monitoring") as conn:
         role = ensure_role(conn, password)
+        conn.execute(sqlfiles.read("pgops/monitoring_snapshots.sql"))  # type: ignore[arg-type]  # the sensor's history
         views = [r["viewname"] for r in conn.execute(
             "select viewname from pg_views where schemaname = 'monitoring' order by 1")]
     return MonitoringReport(extension_schema=schema, views=views, applied=[a.label for a in report.applied],

@@ -135,17 +135,22 @@ class TickOutcome:
         return {r.view: r.error for r in self.reads if r.error}
 
     @property
+    def not_installed(self) -> bool:
+        failed = self.failed_views
+        return bool(self.reads) and len(failed) == len(self.reads) and all("does not exist" in e
+                                                                           for e in failed.values())
+
+    @property
     def ok(self) -> bool:
         return not (self.database_error or self.push_error or self.save_error or self.failed_views)
 
     def line(self) -> str:
         if self.database_error:
             return f"snapshot of {self.database}: nothing read or saved: {self.database_error}"
+        if self.not_installed:
+            return (f"snapshot of {self.database}: the monitoring views are not installed, so nothing was pushed "
+                    "or written; materialize monitoring_schema (pg-ops run --select monitoring_schema)")
         failed = self.failed_views
-        if self.reads and len(failed) == len(self.reads) and all("does not exist" in e for e in failed.values()):
-            return (f"snapshot of {self.database}: the monitoring views are not installed; materialize "
-                    f"monitoring_schema (pg-ops run --select monitoring_schema)"
-                    f"{'; history saved' if self.saved else ''}")
         parts = [f"snapshot of {self.database}: {len(self.reads) - len(failed)}/{len(self.reads)} views in "
                  f"{self.read_s * 1000:.0f} ms"]
         if failed:
@@ -298,11 +303,6 @@ class Snapshotter:
         t = self.target
         started = time.perf_counter()
         outcome = TickOutcome(database=t.database, taken_at=dt.datetime.now(dt.UTC))
-        if not self._table_ready:  # before reading, so even the first snapshot sees its own history table
-            try:
-                self._writer_ready()
-            except (PgOpsError, psycopg.Error):
-                pass  # the save below reports it
         try:
             try:
                 outcome.reads = self._read_views(time.monotonic() + t.deadline_s)
@@ -320,6 +320,9 @@ class Snapshotter:
             outcome.total_s = time.perf_counter() - started
             return outcome
         outcome.read_s = time.perf_counter() - started
+        if outcome.not_installed:  # before the rollout's monitoring step: nothing to push, nothing written
+            outcome.total_s = time.perf_counter() - started
+            return outcome
         if t.pushgateway_url:
             registry, outcome.series = registry_for(outcome.reads, outcome.taken_at.timestamp())
             push_started = time.perf_counter()

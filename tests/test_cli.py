@@ -81,8 +81,8 @@ def test_snapshot_takes_one_and_says_so_in_one_line(demo_db: str) -> None:
         with connection(demo_db) as conn:
             conn.execute("alter schema monitoring_away rename to monitoring")
     assert missing.returncode == 1 and missing.stdout.strip().endswith(
-        "the monitoring views are not installed; materialize monitoring_schema "
-        "(pg-ops run --select monitoring_schema); history saved")
+        "the monitoring views are not installed, so nothing was pushed or written; materialize monitoring_schema "
+        "(pg-ops run --select monitoring_schema)")
 
     unset = one_line_error(pg_ops("snapshot", env={"PG_OPS_DSN": demo_db}))
     assert unset == "pg-ops: MONITORING_PASSWORD is not set; export the password the monitoring role " \

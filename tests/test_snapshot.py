@@ -413,3 +413,20 @@ def test_the_interval_comes_from_the_environment_and_a_bad_one_is_one_line(demo_
     assert loaded.stdout.strip() == "10"
     refused = one_line_error(pg_ops("run", env={"PG_OPS_DSN": demo_db, "PG_OPS_SNAPSHOT_INTERVAL_S": "1"}))
     assert refused == "pg-ops: PG_OPS_SNAPSHOT_INTERVAL_S must be a number >= 5, got '1'; fix or unset it (default 30)"
+
+
+def test_before_the_monitoring_step_a_tick_writes_nothing_and_says_what_to_do(
+        pg: SandboxInfo, demo_template: str, watched: str, gateway: str) -> None:
+    untouched = servers.create_database(pg, "snapshot_before", template=demo_template)
+    try:
+        outcome = snapshot.once(snapshot.SnapshotTarget(untouched, PASSWORD, pushgateway_url=gateway))
+        with connection(untouched) as conn:
+            created = conn.execute("select to_regclass('pgops.monitoring_snapshots') as t").fetchone()
+    finally:
+        servers.drop_database(pg, "snapshot_before")
+    assert outcome.line() == f"snapshot of {describe(untouched)}: the monitoring views are not installed, so " \
+                             "nothing was pushed or written; materialize monitoring_schema " \
+                             "(pg-ops run --select monitoring_schema)"
+    assert not outcome.ok and not outcome.pushed and not outcome.saved
+    assert created is not None and created["t"] is None  # no schema, no table in a database not rolled out yet
+    assert not gateway_samples(gateway, describe(untouched))
