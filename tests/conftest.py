@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,10 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PG_OPS_STATE_DIR"] = tempfile.mkdtemp(prefix="pgops-test-state.", dir="/tmp")
     for name in ("PG_OPS_DSN", "DAGSTER_HOME", "PGPASSWORD"):
         os.environ.pop(name, None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ["PG_OPS_STATE_DIR"], ignore_errors=True)  # one per run; /tmp is not ours to fill
 
 
 @pytest.fixture(scope="session")
