@@ -270,8 +270,9 @@ def retire(url: str, database: str, timeout_s: float = 2.0) -> None:
 
 
 class Snapshotter:
-    """Takes snapshots of one database, keeping its two connections open between ticks (logging in costs
-    more than reading the views) and reopening them when they are lost."""
+    """Takes snapshots of one database, keeping its sessions open between ticks (logging in costs more
+    than reading the views): `parallel_reads` as `monitoring`, one as the owner for the history. Sessions
+    that were lost are opened again."""
 
     def __init__(self, target: SnapshotTarget) -> None:
         self.target = target
@@ -355,9 +356,11 @@ class Snapshotter:
         reads: dict[str, ViewRead] = {}
         errors: list[PgOpsError] = []
         role = monitoring_schema.role_dsn(self.target.dsn, self.target.monitoring_password)
-        sessions = [self._open(conn, role, "pg_ops monitoring snapshot", self.target.view_timeout_ms)
-                    for conn in self._readers]
-        self._readers = list(sessions)
+        sessions: list[Connection] = []
+        for i, conn in enumerate(self._readers):  # kept as they open, so close() finds each one
+            session = self._open(conn, role, "pg_ops monitoring snapshot", self.target.view_timeout_ms)
+            self._readers[i] = session
+            sessions.append(session)
 
         def lane(conn: Connection) -> None:
             try:
