@@ -66,8 +66,11 @@ def connect(
     connect_timeout_s: int = 10,
     statement_timeout_ms: int | None = None,
     autocommit: bool = True,
+    password_hint: str = "",
 ) -> Connection:
-    """Open a connection, or raise PgOpsError with a one-line reason that never holds the password."""
+    """Open a connection, or raise PgOpsError with a one-line reason that never holds the password.
+    `password_hint` replaces the usual advice when the server refused the login: where that user's password
+    really comes from."""
     if not dsn or not dsn.strip():
         raise PgOpsError("no database given: set PG_OPS_DSN to postgresql://user@host:port/dbname")
     try:
@@ -81,10 +84,10 @@ def connect(
         return psycopg.connect(dsn, autocommit=autocommit, row_factory=dict_row, **options)
     except psycopg.OperationalError as exc:
         reason = redact(_one_line(exc), dsn)
-        raise PgOpsError(
-            f"cannot connect to {describe(dsn)}: {reason}; check host, port, user and password "
-            "(PG_OPS_DSN, PGPASSWORD or ~/.pgpass)"
-        ) from None
+        refused = "authentication failed" in reason or re.search(r'role "[^"]*" does not exist', reason)
+        hint = (refused and password_hint) or "check host, port, user and password (PG_OPS_DSN, PGPASSWORD or " \
+            "~/.pgpass)"
+        raise PgOpsError(f"cannot connect to {describe(dsn)}: {reason}; {hint}") from None
 
 
 @contextmanager

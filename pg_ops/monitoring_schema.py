@@ -97,6 +97,15 @@ def apply(dsn: str, password: str, log: Log = lambda _: None) -> MonitoringRepor
                             role=role)
 
 
+ROLE_PASSWORD_HINT = (f"{PASSWORD_ENV} must be the password monitoring_schema gave the role: materialize it again "
+                      "with this password")
+
+
+def connect_as_role(role_dsn: str, **options: Any) -> Connection:
+    """A session as the monitoring role; a refused login names MONITORING_PASSWORD, not PG_OPS_DSN."""
+    return connect(role_dsn, password_hint=ROLE_PASSWORD_HINT, **options)
+
+
 def role_dsn(dsn: str, password: str) -> str:
     """The target's DSN, logged in as the monitoring role."""
     return conninfo.make_conninfo(dsn, user=ROLE, password=password)
@@ -138,7 +147,8 @@ def read_each(conn: Connection, views: list[str] | None = None, deadline: float 
 
 def read_views(dsn: str, statement_timeout_ms: int = 5000) -> dict[str, list[dict[str, Any]]]:
     """Every monitoring view, each under its own statement_timeout; a broken view raises PgOpsError."""
-    with connect(dsn, application_name="pg_ops monitoring read", statement_timeout_ms=statement_timeout_ms) as conn:
+    with connect_as_role(dsn, application_name="pg_ops monitoring read",
+                         statement_timeout_ms=statement_timeout_ms) as conn:
         reads = read_each(conn)
     for read in reads:
         if read.error:

@@ -92,10 +92,10 @@ class Finding:
 
 def exporter_queries_as_role(monitoring_dsn: str, queries: Path) -> list[Finding]:
     """Every custom query of queries.yaml, run as the monitoring role, the way the exporter will."""
-    from pg_ops.db import connection
+    from pg_ops.monitoring_schema import connect_as_role
 
     findings = []
-    with connection(monitoring_dsn, application_name="pg_ops stack check", statement_timeout_ms=10_000) as conn:
+    with connect_as_role(monitoring_dsn, application_name="pg_ops stack check", statement_timeout_ms=10_000) as conn:
         for name, spec in yaml.safe_load(queries.read_text()).items():
             try:
                 rows = conn.execute(spec["query"]).fetchall()

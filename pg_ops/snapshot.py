@@ -289,12 +289,13 @@ class Snapshotter:
         self._readers = [None] * len(self._readers)
         self._writer = None
 
-    def _open(self, conn: Connection | None, dsn: str, application_name: str, timeout_ms: int) -> Connection:
+    def _open(self, conn: Connection | None, dsn: str, timeout_ms: int, **options: Any) -> Connection:
         if conn is not None and not conn.closed and not conn.broken:
             return conn
         if conn is not None:
             conn.close()
-        return connect(dsn, application_name=application_name, connect_timeout_s=5, statement_timeout_ms=timeout_ms)
+        return connect(dsn, application_name="pg_ops monitoring snapshot", connect_timeout_s=5,
+                       statement_timeout_ms=timeout_ms, **options)
 
     def tick(self) -> TickOutcome:
         with self._lock:
@@ -314,10 +315,6 @@ class Snapshotter:
         except PgOpsError as exc:
             self.close()
             outcome.database_error = str(exc)
-            if "authentication failed" in str(exc) or f'role "{monitoring_schema.ROLE}" does not exist' in str(exc):
-                outcome.database_error = str(exc).split("; check host")[0] + (
-                    f"; {monitoring_schema.PASSWORD_ENV} must be the password monitoring_schema gave the role: "
-                    "materialize it again with this password")
             outcome.total_s = time.perf_counter() - started
             return outcome
         outcome.read_s = time.perf_counter() - started
@@ -358,7 +355,8 @@ class Snapshotter:
         role = monitoring_schema.role_dsn(self.target.dsn, self.target.monitoring_password)
         sessions: list[Connection] = []
         for i, conn in enumerate(self._readers):  # kept as they open, so close() finds each one
-            session = self._open(conn, role, "pg_ops monitoring snapshot", self.target.view_timeout_ms)
+            session = self._open(conn, role, self.target.view_timeout_ms,
+                                 password_hint=monitoring_schema.ROLE_PASSWORD_HINT)
             self._readers[i] = session
             sessions.append(session)
 
@@ -385,7 +383,7 @@ class Snapshotter:
         return [reads[view] for view in views]
 
     def _writer_ready(self) -> Connection:
-        self._writer = self._open(self._writer, self.target.dsn, "pg_ops monitoring snapshot", 5000)
+        self._writer = self._open(self._writer, self.target.dsn, 5000)
         if not self._table_ready:
             self._writer.execute(sqlfiles.read("pgops/monitoring_snapshots.sql"))  # type: ignore[arg-type]
             self._table_ready = True
