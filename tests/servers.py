@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
 from psycopg import sql
 
 from pg_ops import sandbox
@@ -64,6 +65,28 @@ def create_login_role(info: SandboxInfo, name: str, password: str, superuser: bo
 
 def role_dsn(info: SandboxInfo, dbname: str, user: str, password: str) -> str:
     return f"postgresql://{user}:{password}@127.0.0.1:{info.port}/{dbname}"
+
+
+def prometheus_config(path: Path, *, exporter: str | None = None, gateway: str | None = None,
+                      alerting_to: str | None = None, rules: Path | None = None) -> Path:
+    """A prometheus.yml scraping every second what is given: the exporter's /metrics URL, the Pushgateway
+    (honor_labels, as shipped), and alerting to Alertmanager with `rules`."""
+    scrape = []
+    if exporter:
+        scrape.append({"job_name": "postgres", "static_configs": [
+            {"targets": [exporter.removeprefix("http://").removesuffix("/metrics")]}]})
+    if gateway:
+        scrape.append({"job_name": "pushgateway", "honor_labels": True, "static_configs": [
+            {"targets": [gateway.removeprefix("http://")]}]})
+    config: dict[str, object] = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                                 "scrape_configs": scrape}
+    if rules:
+        config["rule_files"] = [str(rules)]
+    if alerting_to:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [
+            {"targets": [alerting_to.removeprefix("http://")]}]}]}
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def wait_for_targets(url: str, expected: int, timeout_s: float = 60) -> None:

@@ -62,12 +62,8 @@ def test_an_invalid_index_pages_through_prometheus_and_alertmanager(
     with servers.postgres_exporter(as_uri(monitoring_schema.role_dsn(demo_db, password)),
                                    monitoring_dir() / "postgres_exporter" / "queries.yaml") as exporter, \
             servers.alertmanager(tmp_path / "alertmanager.yml") as am:
-        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(tmp_path / "alerts.yml")],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am.removeprefix("http://")]}]}]},
-            "scrape_configs": [{"job_name": "postgres", "static_configs": [
-                {"targets": [exporter.removeprefix("http://").removesuffix("/metrics")]}]}]}))
+        servers.prometheus_config(tmp_path / "prometheus.yml", exporter=exporter, alerting_to=am,
+                                  rules=tmp_path / "alerts.yml")
         with servers.prometheus(tmp_path / "prometheus.yml"):
             time.sleep(3)
             assert not any(a["labels"]["alertname"] == "InvalidIndex" for m in received for a in m["alerts"])

@@ -67,13 +67,7 @@ def prometheus(demo_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         push.push_validation(gateway, "demo", run, passed=True)
         push.push_backup(gateway, "demo", size_bytes=1000, seconds=1.0, verified=True)
         assert snapshot.once(snapshot.SnapshotTarget(demo_db, password, pushgateway_url=gateway)).pushed
-        (folder / "prometheus.yml").write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": [
-                {"job_name": "postgres", "static_configs": [
-                    {"targets": [exporter.removeprefix("http://").removesuffix("/metrics")]}]},
-                {"job_name": "pushgateway", "honor_labels": True, "static_configs": [
-                    {"targets": [gateway.removeprefix("http://")]}]}]}))
+        servers.prometheus_config(folder / "prometheus.yml", exporter=exporter, gateway=gateway)
         with servers.prometheus(folder / "prometheus.yml") as url:
             servers.wait_for_targets(url, expected=2)
             time.sleep(3)  # a few samples, for rate()

@@ -207,3 +207,12 @@ def test_a_view_whose_columns_changed_is_upgraded_in_place(monitored: str, demo_
     with connection(monitored) as conn:  # the role can read the new definition (grants re-applied)
         columns = [c.name for c in conn.execute("select * from monitoring.duplicate_indexes").description or []]
     assert columns == ["schema", "table_name", "redundant_index", "covered_by", "kind", "redundant_bytes"]
+
+
+def test_a_wrong_monitoring_password_names_monitoring_password(monitored: str) -> None:
+    wrong = monitored.replace(PASSWORD, "not-the-password")
+    with pytest.raises(PgOpsError) as refused:
+        monitoring_schema.read_views(wrong)
+    message = str(refused.value)
+    assert message.endswith(f"; {monitoring_schema.ROLE_PASSWORD_HINT}") and "PG_OPS_DSN" not in message
+    assert "not-the-password" not in message and "\n" not in message

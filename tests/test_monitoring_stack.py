@@ -28,15 +28,8 @@ def stack(demo_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     with servers.postgres_exporter(as_uri(monitoring_schema.role_dsn(demo_db, PASSWORD)),
                                    monitoring_dir() / "postgres_exporter" / "queries.yaml") as exporter, \
             servers.pushgateway() as gateway, servers.alertmanager(folder / "alertmanager.yml") as am:
-        (folder / "prometheus.yml").write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(monitoring_dir() / "prometheus" / "alerts.yml")],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am.removeprefix("http://")]}]}]},
-            "scrape_configs": [
-                {"job_name": "postgres", "static_configs": [
-                    {"targets": [exporter.removeprefix("http://").removesuffix("/metrics")]}]},
-                {"job_name": "pushgateway", "honor_labels": True, "static_configs": [
-                    {"targets": [gateway.removeprefix("http://")]}]}]}))
+        servers.prometheus_config(folder / "prometheus.yml", exporter=exporter, gateway=gateway, alerting_to=am,
+                                  rules=monitoring_dir() / "prometheus" / "alerts.yml")
         with servers.prometheus(folder / "prometheus.yml") as prometheus:
             servers.wait_for_targets(prometheus, expected=2)
             yield {"prometheus_url": prometheus, "alertmanager_url": am, "pushgateway_url": gateway,

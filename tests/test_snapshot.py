@@ -20,7 +20,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -354,12 +353,9 @@ def test_end_to_end_prometheus_sees_each_tick_and_a_gateway_restart_leaves_no_ga
     monkeypatch.setenv("MONITORING_PASSWORD", PASSWORD)
     database = describe(watched)
     port = sandbox.free_port()
-    scrape_s = 1.0
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
-        "global": {"scrape_interval": f"{scrape_s:g}s", "evaluation_interval": f"{scrape_s:g}s"},
-        "scrape_configs": [{"job_name": "pushgateway", "honor_labels": True,
-                            "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}]}))
+    scrape_s = 1.0  # what servers.prometheus_config sets
     gateway_url = f"http://127.0.0.1:{port}"
+    servers.prometheus_config(tmp_path / "prometheus.yml", gateway=gateway_url)
 
     def tick(cursor: str | None) -> tuple[str, str | None, dict[str, object]]:
         line, cursor, _ = _evaluate(cursor, watched, gateway_url)
