@@ -13,10 +13,14 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 
 
+class UsageError(PgOpsError):
+    """A command line that does not parse; its message starts with the command it belongs to."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse prints the whole usage block; a mistake deserves one line.
-        raise PgOpsError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def positive_scale(text: str) -> float:
@@ -100,23 +104,30 @@ def require_dsn() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pg_ops import runner, sandbox
+    from pg_ops import migrate, runner, sandbox, schema_requirements
+    from pg_ops.db import describe
 
     if args.sandbox:
         os.environ.update(sandbox_environment(sandbox.running_info()))
-    require_dsn()
+    dsn = require_dsn()
+    # Before a run exists: the wrong database, an unreachable one, or a changed file is one line here,
+    # not a failed step in the run log.
+    plan = migrate.plan(dsn, migrate.Settings.platform())
+    if plan.missing:
+        raise PgOpsError(schema_requirements.refusal(describe(dsn), plan.missing))
     outcome = runner.materialize_all(selection=args.select)
     print(outcome.summary())
     return 0 if outcome.success else EXIT_FAILED
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from pg_ops import migrate
+    from pg_ops import migrate, schema_requirements
+    from pg_ops.db import describe
 
     dsn = require_dsn()
     settings = migrate.Settings.platform()
     if args.repair:
-        print(migrate.repair(dsn, settings, args.repair))
+        print(migrate.repair(dsn, settings, args.repair, dry_run=args.plan))
         return 0
     if args.plan:
         plan = migrate.plan(dsn, settings, step=args.step)
@@ -126,6 +137,8 @@ def _migrate(args: argparse.Namespace) -> int:
             mode = "in a transaction" if f.transactional else "statement by statement"
             print(f"pending  {f.label}  ({f.step}, {mode})")
         print(f"{len(plan.pending)} pending, {len(plan.done)} applied")
+        if plan.missing:
+            raise PgOpsError(schema_requirements.refusal(describe(dsn), plan.missing))
         return 0
     report = migrate.apply(dsn, settings, step=args.step, log=print)
     print(f"applied {len(report.applied)}, already applied {len(report.skipped)}, in {report.seconds:.1f} s "
@@ -205,9 +218,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)  # already names the command: "pg-ops demo: ..."
+        return EXIT_USAGE
     except PgOpsError as exc:
         print(f"pg-ops: {exc}", file=sys.stderr)
-        return EXIT_USAGE if str(exc).startswith("pg-ops") else EXIT_FAILED
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("pg-ops: interrupted", file=sys.stderr)
         return 130

@@ -9,11 +9,9 @@ from pg_ops.proof_assets import PROOF_ASSETS, PROOF_CHECKS
 from pg_ops.resources import pushgateway_from_env, target_from_env, target_label_from_env
 from pg_ops.rollout_assets import ROLLOUT_GROUP, preflight
 from pg_ops.rollout_steps import ROLLOUT_CHECKS, ROLLOUT_STEP_ASSETS
+from pg_ops.run_reaper import DATABASE_TAG
 from pg_ops.schedules import nightly_validation, nightly_validation_job
-from pg_ops.sensors import monitoring_snapshot
-
-# One rollout per target database at a time: dagster.yaml limits runs per unique value of this tag.
-DATABASE_TAG = "pg_ops/database"
+from pg_ops.sensors import dead_runs, monitoring_snapshot
 
 rollout_job = dg.define_asset_job(
     "rollout_job",
@@ -29,6 +27,6 @@ defs = dg.Definitions(
     asset_checks=[*ROLLOUT_CHECKS, *PROOF_CHECKS],
     jobs=[rollout_job, nightly_validation_job],
     schedules=[nightly_validation],
-    sensors=[monitoring_snapshot],
+    sensors=[monitoring_snapshot, dead_runs],
     resources={"target": target_from_env(), "pushgateway": pushgateway_from_env()},
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,10 +41,45 @@ class LoadReport:
                 f"{self.anchor}) in {self.seconds:.1f} s: {counts}")
 
 
+# 100 = 100,000,000 orders, hours of loading and about 100 GiB: beyond it the demo is no demo, and the
+# generator's integer columns overflow long before anything would finish.
+MAX_SCALE = 100.0
+MAX_SEED = 2**31 - 1  # the generator multiplies the seed inside 64-bit hashes
+# Measured at scale 1.0: the before state takes 0.62 GiB, and loading it writes about as much WAL again.
+BYTES_PER_SCALE = 1.25 * 2**30
+
+
 def validate_scale(scale: float) -> float:
     if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0 or scale == float("inf"):
         raise PgOpsError(f"scale must be a number greater than 0 (1.0 = 1,000,000 orders), got {scale!r}")
+    if scale > MAX_SCALE:
+        raise PgOpsError(f"scale {scale:g} is too large: at most {MAX_SCALE:g} ({MAX_SCALE * 1e6:,.0f} orders, "
+                         f"about {MAX_SCALE * BYTES_PER_SCALE / 2**30:,.0f} GiB); 1.0 = 1,000,000 orders")
     return float(scale)
+
+
+def validate_seed(seed: int) -> int:
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise PgOpsError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}")
+    return seed
+
+
+def _refuse_without_room(conn: Connection, scale: float, target: str) -> None:
+    """Before the old demo is dropped: a load that would fill the disk must not start."""
+    row = conn.execute("select setting from pg_settings where name = 'data_directory'").fetchone()
+    if row is None:
+        return  # not a superuser: the server's disk is not ours to see
+    try:
+        free = shutil.disk_usage(row["setting"]).free
+    except OSError:
+        return  # the server runs elsewhere
+    current = conn.execute("select pg_database_size(current_database()) as n").fetchone()
+    reclaimed = int(current["n"]) if current else 0  # the old demo's space comes back once it is dropped
+    needed = scale * BYTES_PER_SCALE
+    if free + reclaimed < needed:
+        raise PgOpsError(f"scale {scale:g} needs about {needed / 2**30:.1f} GiB on the server of {target}, which "
+                         f"has {(free + reclaimed) / 2**30:.1f} GiB for it; choose a smaller --scale or free space "
+                         "(nothing was changed)")
 
 
 def _refuse_foreign_tables(conn: Connection, target: str) -> None:
@@ -78,12 +114,14 @@ def load(
     progress: Progress = lambda _: None,
 ) -> LoadReport:
     scale = validate_scale(scale)
+    seed = validate_seed(seed)
     day = _parse_anchor(anchor)
     target = describe(dsn)
     report = LoadReport(scale=scale, seed=seed, anchor=day, target=target)
     started = time.perf_counter()
     with connection(dsn, application_name="pg_ops demo load") as conn:
         _refuse_foreign_tables(conn, target)
+        _refuse_without_room(conn, scale, target)
         conn.execute("select set_config('pg_ops.scale', %s, false), set_config('pg_ops.seed', %s, false), "
                      "set_config('pg_ops.anchor', %s, false)", (repr(scale), str(seed), day.isoformat()))
         for name in SCHEMA_FILES:
@@ -118,8 +156,12 @@ def _parse_anchor(anchor: str | dt.date | None) -> dt.date:
     if anchor is None:
         return dt.datetime.now(dt.UTC).date()
     if isinstance(anchor, dt.date):
-        return anchor
-    try:
-        return dt.date.fromisoformat(anchor)
-    except ValueError:
-        raise PgOpsError(f"anchor must be a day as YYYY-MM-DD, got {anchor!r}") from None
+        day = anchor
+    else:
+        try:
+            day = dt.date.fromisoformat(anchor)
+        except ValueError:
+            raise PgOpsError(f"anchor must be a day as YYYY-MM-DD, got {anchor!r}") from None
+    if not dt.date(1971, 1, 1) <= day <= dt.date(2199, 12, 31):
+        raise PgOpsError(f"anchor {day} is out of range: give a day from 1971-01-01 to 2199-12-31")
+    return day

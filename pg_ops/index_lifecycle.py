@@ -90,7 +90,7 @@ def build_watch(dsn: str, pid: int, label: str, log: Log, every_s: float = 2.0) 
             log(line)
             last[0] = line
 
-    return Poller(dsn, look, every_s, "pg_ops build watch")
+    return Poller(dsn, look, every_s, "pg_ops build watch", on_failure=log)
 
 
 def _drop_concurrently(conn: Connection, build: IndexBuild) -> None:
@@ -121,6 +121,9 @@ def ensure_index(dsn: str, build: IndexBuild, log: Log, max_attempts: int = 3,
             # No lock_timeout: it would cancel the build in its wait phase and leave an INVALID index.
             conn.execute("set lock_timeout = 0")
             conn.execute("set statement_timeout = 0")
+            # If pg_ops dies (kill -9, a lost network), the build ends within a second instead of going on
+            # as an orphan that the next run can only wait for; what it leaves, the next run rebuilds.
+            conn.execute("set client_connection_check_interval = '1s'")
             pid = conn.info.backend_pid
             started = time.perf_counter()
             try:

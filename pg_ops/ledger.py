@@ -42,22 +42,23 @@ def read(conn: Connection) -> dict[str, LedgerRow]:
 
 
 def record(conn: Connection, migration: MigrationFile, duration_ms: int, outcome: str, error: str | None) -> None:
-    conn.execute(
-        """insert into pgops.schema_migrations (version, name, kind, step, sha256, duration_ms, outcome, error)
-           values (%(version)s, %(name)s, %(kind)s, %(step)s, %(sha256)s, %(duration_ms)s, %(outcome)s, %(error)s)
-           on conflict (version) do update set name = excluded.name, kind = excluded.kind, step = excluded.step,
-             sha256 = excluded.sha256, applied_at = now(), duration_ms = excluded.duration_ms,
-             applied_by = current_user, outcome = excluded.outcome, error = excluded.error""",
-        {"version": migration.version, "name": migration.name,
-         "kind": "repeatable" if migration.repeatable else "versioned", "step": migration.step,
-         "sha256": migration.sha256, "duration_ms": duration_ms, "outcome": outcome, "error": error},
-    )
+    """Write the file's row, durably: on a server with synchronous_commit = off a crash right after the commit
+    could lose the row while the change it records stayed, and the file would then be applied twice.
+    Inside the caller's transaction when there is one (the row commits with the file's statements)."""
+    with conn.transaction():
+        conn.execute("select set_config('synchronous_commit', 'on', true)")
+        conn.execute(sqlfiles.read("pgops/ledger_record.sql"),  # type: ignore[arg-type]
+                     {"version": migration.version, "name": migration.name,
+                      "kind": "repeatable" if migration.repeatable else "versioned", "step": migration.step,
+                      "sha256": migration.sha256, "duration_ms": duration_ms, "outcome": outcome, "error": error})
 
 
 def repair(conn: Connection, migration: MigrationFile) -> None:
     """Accept the file's current content as applied (after a human checked the change is harmless)."""
-    conn.execute("update pgops.schema_migrations set sha256 = %s where version = %s",
-                 (migration.sha256, migration.version))
+    with conn.transaction():
+        conn.execute("select set_config('synchronous_commit', 'on', true)")
+        conn.execute("update pgops.schema_migrations set sha256 = %s where version = %s",
+                     (migration.sha256, migration.version))
 
 
 def as_records(rows: dict[str, LedgerRow]) -> list[dict[str, Any]]:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from pg_ops import index_lifecycle, ledger, migration_files
+from pg_ops import index_lifecycle, ledger, migration_files, schema_requirements
 from pg_ops.advisory_lock import runner_lock
 from pg_ops.db import Connection, connect, describe
 from pg_ops.errors import PgOpsError
@@ -63,6 +64,7 @@ class Plan:
     pending: list[MigrationFile]
     done: list[MigrationFile]
     ledger: dict[str, LedgerRow]
+    missing: list[str] = field(default_factory=list)  # tables and columns the pending files need and lack
 
 
 @dataclass
@@ -105,13 +107,34 @@ def _files(settings: Settings, step: str | None) -> tuple[list[MigrationFile], l
     return everything, chosen
 
 
+def _survey(dsn: str, settings: Settings, everything: list[MigrationFile],
+            chosen: list[MigrationFile]) -> tuple[dict[str, LedgerRow], list[MigrationFile], list[str]]:
+    """The ledger, the pending files, and what they need that the target lacks. Writes nothing."""
+    with connect(dsn, application_name=settings.application_name) as conn, _privileges(dsn, "reading the ledger"):
+        rows = ledger.read(conn)
+        _refuse_changed(everything, rows)
+        pending = _pending(chosen, rows)
+        if settings.search_path:  # unqualified names resolve as they will when the files run
+            conn.execute("select set_config('search_path', %s, false)", (settings.search_path,))
+        absent = schema_requirements.missing(conn, schema_requirements.required(pending))
+    return rows, pending, absent
+
+
 def plan(dsn: str, settings: Settings, step: str | None = None) -> Plan:
     everything, chosen = _files(settings, step)
-    with connect(dsn, application_name=settings.application_name) as conn:
-        rows = ledger.read(conn)
-    _refuse_changed(everything, rows)
-    pending = _pending(chosen, rows)
-    return Plan(pending=pending, done=[f for f in chosen if f not in pending], ledger=rows)
+    rows, pending, absent = _survey(dsn, settings, everything, chosen)
+    return Plan(pending=pending, done=[f for f in chosen if f not in pending], ledger=rows, missing=absent)
+
+
+@contextmanager
+def _privileges(dsn: str, doing: str) -> Iterator[None]:
+    """A role that may not read or write what the rollout needs gets one line naming the privilege."""
+    try:
+        yield
+    except psycopg.errors.InsufficientPrivilege as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise PgOpsError(f"{doing} on {describe(dsn)}: {first}; run pg_ops as the owner of the application's "
+                         "tables or a superuser (pg-ops preflight says what this role lacks)") from None
 
 
 def _lint_or_refuse(files: list[MigrationFile], settings: Settings) -> None:
@@ -227,8 +250,16 @@ def _apply_one(dsn: str, migration: MigrationFile, settings: Settings, log: Log)
                 ledger.record(conn, migration, statements_ms, "success", None)
     except (_Failed, PgOpsError, psycopg.Error) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        with connect(dsn, application_name=settings.application_name) as conn:
-            ledger.record(conn, migration, int((time.perf_counter() - started) * 1000), "failed", reason)
+        try:
+            with connect(dsn, application_name=settings.application_name) as conn:
+                ledger.record(conn, migration, int((time.perf_counter() - started) * 1000), "failed", reason)
+        except (PgOpsError, psycopg.Error):
+            # The server went away mid-file (a crash, a restart, a failover): say which file, not just
+            # "cannot connect", and what a rerun does with what it left.
+            raise PgOpsError(
+                f"{migration.label} was interrupted ({reason}) and the database no longer answers; nothing after "
+                f"it ran. When the server is back, run pg-ops migrate again: a transactional file was rolled "
+                f"back and is applied again, an index build's INVALID leftover is dropped and rebuilt") from None
         raise PgOpsError(f"{migration.label} failed: {reason}; nothing after it ran (fix it and run again)") from None
     duration_ms = int((time.perf_counter() - started) * 1000)
     log(f"applied {migration.label} in {duration_ms} ms ({detail})")
@@ -240,10 +271,9 @@ def apply(dsn: str, settings: Settings, step: str | None = None, log: Log = lamb
     started = time.perf_counter()
     report = Report(target=describe(dsn))
     everything, chosen = _files(settings, step)
-    with connect(dsn, application_name=settings.application_name) as conn:
-        rows = ledger.read(conn)
-    _refuse_changed(everything, rows)
-    pending = _pending(chosen, rows)
+    rows, pending, absent = _survey(dsn, settings, everything, chosen)
+    if absent:
+        raise PgOpsError(schema_requirements.refusal(describe(dsn), absent))
     _lint_or_refuse(pending, settings)  # before any change, and before waiting for the lock
     if step is not None:
         earlier = [f for f in _pending([f for f in everything if not f.repeatable], rows)
@@ -251,7 +281,8 @@ def apply(dsn: str, settings: Settings, step: str | None = None, log: Log = lamb
         if earlier:
             raise PgOpsError(f"{earlier[0].label} (step {earlier[0].step}) must be applied before step {step}")
     with runner_lock(dsn, settings.runner_lock_wait_s, log):
-        with connect(dsn, application_name=settings.application_name) as conn:
+        with connect(dsn, application_name=settings.application_name) as conn, \
+                _privileges(dsn, "creating the ledger pgops.schema_migrations"):
             ledger.ensure(conn)
             rows = ledger.read(conn)  # again, under the lock: another runner may have finished meanwhile
         _refuse_changed(everything, rows)
@@ -265,13 +296,23 @@ def apply(dsn: str, settings: Settings, step: str | None = None, log: Log = lamb
     return report
 
 
-def repair(dsn: str, settings: Settings, version: str) -> str:
+def repair(dsn: str, settings: Settings, version: str, dry_run: bool = False) -> str:
+    """Accept an applied file's current content. With `dry_run`, say what would be accepted and write nothing."""
     everything, _ = _files(settings, None)
     match = [f for f in everything if f.version == version]
     if not match:
-        raise PgOpsError(f"no migration file has version {version}")
-    with runner_lock(dsn, settings.runner_lock_wait_s, lambda _: None), connect(dsn) as conn:
-        if version not in ledger.read(conn):
-            raise PgOpsError(f"version {version} was never applied; nothing to repair")
+        known = ", ".join(f.version for f in everything[:20])
+        raise PgOpsError(f"no migration file has version {version}; the versions are {known}")
+    with connect(dsn, application_name=settings.application_name) as conn:
+        row = ledger.read(conn).get(version)
+    if row is None:
+        raise PgOpsError(f"version {version} was never applied; nothing to repair")
+    change = f"{match[0].label} from checksum {row.sha256[:12]} to {match[0].sha256[:12]}"
+    if row.sha256 == match[0].sha256:
+        return f"{match[0].label} is already recorded with its current checksum {row.sha256[:12]}; nothing to repair"
+    if dry_run:
+        return f"would accept {change} (--plan: nothing written)"
+    with runner_lock(dsn, settings.runner_lock_wait_s, lambda _: None), \
+            connect(dsn, application_name=settings.application_name) as conn:
         ledger.repair(conn, match[0])
-    return f"ledger now accepts {match[0].label} as applied with checksum {match[0].sha256[:12]}"
+    return f"ledger now accepts {change}"

@@ -60,6 +60,15 @@ def check_alertmanager(path: Path) -> str:
 
 
 def rules(path: Path) -> list[dict[str, object]]:
+    """The alerting rules of a rules file."""
+    return [rule for rule in _all_rules(path) if "alert" in rule]
+
+
+def recording_rules(path: Path) -> list[dict[str, object]]:
+    return [rule for rule in _all_rules(path) if "record" in rule]
+
+
+def _all_rules(path: Path) -> list[dict[str, object]]:
     return [rule for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]]
 
 

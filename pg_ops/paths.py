@@ -13,14 +13,17 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 def project_root() -> Path:
     """The folder holding `sql/` and `monitoring/`.
 
-    `PG_OPS_ROOT` wins; then the copy shipped inside a wheel (`pg_ops/_share`); then the source checkout
-    the package was installed from in editable mode.
+    `PG_OPS_ROOT` wins, and a set root without sql/ is an error; then the copy shipped inside a wheel
+    (`pg_ops/_share`); then the source checkout the package was installed from in editable mode.
     """
-    candidates: list[Path] = []
-    configured = os.environ.get("PG_OPS_ROOT")
+    configured = os.environ.get("PG_OPS_ROOT", "").strip()
     if configured:
-        candidates.append(Path(configured))
-    candidates += [_PACKAGE_DIR / "_share", _PACKAGE_DIR.parent]
+        # A set root is what the user meant: falling back to another sql/ would run files they did not choose.
+        if not (Path(configured) / "sql").is_dir():
+            raise PgOpsError(f"PG_OPS_ROOT={configured} has no sql/ folder; point it at a pg_ops checkout "
+                             "(the folder holding sql/ and monitoring/), or unset it")
+        return Path(configured).resolve()
+    candidates = [_PACKAGE_DIR / "_share", _PACKAGE_DIR.parent]
     for candidate in candidates:
         if (candidate / "sql").is_dir():
             return candidate.resolve()

@@ -8,8 +8,10 @@ from typing import Any, Literal
 
 import psycopg
 
-from pg_ops import sqlfiles
+from pg_ops import ledger, migration_files, schema_requirements, sqlfiles
 from pg_ops.db import Connection, connection, describe
+from pg_ops.migration_files import MigrationFile
+from pg_ops.paths import sql_dir
 
 Status = Literal["pass", "warn", "fail"]
 MIN_SERVER_VERSION = 140000
@@ -135,11 +137,13 @@ def _disk_check(conn: Connection, database_size: int) -> Check:
     """Free space on the data directory's filesystem, when the server is on this machine."""
     row = conn.execute("select setting from pg_settings where name = 'data_directory'").fetchone()
     if row is None:
-        return Check("free_disk", "pass", "unknown (data_directory is visible to superusers only)")
+        return Check("free_disk", "warn", "unknown: data_directory is visible to superusers only; check that the "
+                     "server has free space of at least the database's size before building indexes")
     try:
         usage = shutil.disk_usage(row["setting"])
     except OSError:
-        return Check("free_disk", "pass", "unknown (the server's data directory is not on this machine)")
+        return Check("free_disk", "warn", "unknown: the server's data directory is not on this machine; check "
+                     "that it has free space of at least the database's size before building indexes")
     free_gb = usage.free / 2**30
     # New indexes plus a dump of the database can take about the database's size again.
     if usage.free < database_size:
@@ -148,8 +152,30 @@ def _disk_check(conn: Connection, database_size: int) -> Check:
     return Check("free_disk", "pass", f"{free_gb:.1f} GiB free")
 
 
+def _platform_check(conn: Connection, migrations: list[MigrationFile]) -> Check:
+    """Every table and column the pending migration files use is there: this is the database they are for."""
+    try:
+        rows = ledger.read(conn)
+    except psycopg.errors.InsufficientPrivilege:
+        return Check("platform_objects", "warn", "this role may not read the ledger pgops.schema_migrations, so "
+                     "which files are pending is unknown; run pg_ops as the tables' owner or a superuser")
+    pending = [f for f in migrations if (row := rows.get(f.version)) is None or row.outcome != "success"]
+    requirements = schema_requirements.required(pending)
+    absent = schema_requirements.missing(conn, requirements)
+    if absent:
+        return Check("platform_objects", "fail", schema_requirements.refusal(describe(conn.info.dsn), absent))
+    if not pending:
+        return Check("platform_objects", "pass", "no migration file is pending")
+    return Check("platform_objects", "pass", f"the {len(requirements.tables)} tables the {len(pending)} pending "
+                 "files use exist, with every column their indexes name")
+
+
+def platform_migrations() -> list[MigrationFile]:
+    return migration_files.discover(sql_dir() / "migrations", sql_dir() / "functions")
+
+
 def run(dsn: str, long_transaction_s: int = LONG_TRANSACTION_S, application_name: str = "pg_ops preflight",
-        connect_timeout_s: int = 10) -> PreflightResult:
+        connect_timeout_s: int = 10, migrations: list[MigrationFile] | None = None) -> PreflightResult:
     with connection(dsn, application_name=application_name, connect_timeout_s=connect_timeout_s,
                     statement_timeout_ms=30_000) as conn:
         info = conn.execute("select version() as version, pg_database_size(current_database()) as size").fetchone()
@@ -164,5 +190,6 @@ def run(dsn: str, long_transaction_s: int = LONG_TRANSACTION_S, application_name
             _privileges_check(conn),
             _long_transactions_check(conn, long_transaction_s),
             _disk_check(conn, result.database_size_bytes),
+            _platform_check(conn, platform_migrations() if migrations is None else migrations),
         ]
     return result

@@ -6,6 +6,7 @@ import os
 
 import dagster as dg
 
+from pg_ops import run_reaper
 from pg_ops.db import Connection, connect, describe
 
 
@@ -30,6 +31,11 @@ class PostgresTarget(dg.ConfigurableResource):
     def label(self) -> str:
         """user@host:port/db: safe for logs, metadata and tags."""
         return describe(self.dsn)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Where the run's worker lives, so that a run whose process died can be told from a slow one.
+        if context.instance is not None and context.run_id is not None:
+            run_reaper.record_worker(context.instance, context.run_id)
 
 
 def target_from_env() -> PostgresTarget:

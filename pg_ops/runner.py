@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from pg_ops import run_reaper
+from pg_ops.errors import PgOpsError
+
 
 @dataclass
 class RunOutcome:
@@ -31,15 +34,46 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
+def parse_selection(selection: str | None, known: list[str]) -> list[dg.AssetKey] | None:
+    """`a,b` as asset keys of the rollout, or one line naming the unknown ones and listing the known."""
+    if selection is None:
+        return None
+    names = [name.strip() for name in selection.split(",")]
+    if not all(names):
+        raise PgOpsError(f"--select {selection!r} has an empty name; give asset names separated by commas, "
+                         f"e.g. --select preflight,backup")
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise PgOpsError(f"--select: no asset named {', '.join(unknown)} in the rollout; the assets are "
+                         f"{', '.join(sorted(known))}")
+    return [dg.AssetKey.from_user_string(name) for name in names]
+
+
+def clear_dead_runs(instance: dg.DagsterInstance, database: str | None) -> list[str]:
+    """Before a rollout: a run of this database whose process died is marked failed (its pool slot freed,
+    said in one line); a run still alive is waited for by nobody, so refuse, naming it."""
+    reaped, live = run_reaper.reap(instance, database)
+    for line in reaped:
+        print(line)
+    if live:
+        run = live[0]
+        raise PgOpsError(f"run {run.run_id[:8]} of {database} is in progress (worker {run.worker}, started "
+                         f"{run.started}); wait for it to end, or stop it from the Dagster UI, then run again")
+    return reaped
+
+
 def materialize_all(selection: str | None = None, instance: dg.DagsterInstance | None = None) -> RunOutcome:
     from pg_ops.definitions import defs
 
     job = defs.resolve_job_def("rollout_job")
+    keys = parse_selection(selection, [key.to_user_string() for key in job.asset_layer.executable_asset_keys])
     run_instance = instance or _instance()
+    clear_dead_runs(run_instance, job.tags.get(run_reaper.DATABASE_TAG))
     result = job.execute_in_process(
         instance=run_instance,
         raise_on_error=False,
-        asset_selection=[dg.AssetKey.from_user_string(k) for k in selection.split(",")] if selection else None,
+        asset_selection=keys,
+        tags=run_reaper.worker_tags(),
     )
     outcome = RunOutcome(success=result.success, run_id=result.run_id)
     events = result.get_asset_materialization_events()
@@ -54,5 +88,6 @@ def materialize_all(selection: str | None = None, instance: dg.DagsterInstance |
         if event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_failure_data is not None:
             error = event.step_failure_data.error
             message = error.message.strip() if error else "unknown error"
+            message = message.removeprefix("dagster._core.definitions.events.Failure: ")
             outcome.failures.append(f"{event.step_key}: {message}")
     return outcome

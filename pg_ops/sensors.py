@@ -13,7 +13,7 @@ import threading
 
 import dagster as dg
 
-from pg_ops import snapshot
+from pg_ops import run_reaper, snapshot
 from pg_ops.errors import PgOpsError
 from pg_ops.resources import PostgresTarget, PushgatewayTarget
 
@@ -88,3 +88,17 @@ def monitoring_snapshot(context: dg.SensorEvaluationContext, target: PostgresTar
     context.update_cursor(cursor)
     context.log.info(line)
     return dg.SkipReason(line)
+
+
+@dg.sensor(
+    name="dead_runs",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks failed the runs whose worker process on this host is gone (killed, or its machine "
+    "rebooted), freeing their pg_ddl pool slots and the one-rollout-per-database limit. Launches no runs.",
+)
+def dead_runs(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    reaped, _ = run_reaper.reap(context.instance)
+    for line in reaped:
+        context.log.warning(line)
+    return dg.SkipReason("; ".join(reaped) or "no run has lost its process")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,5 +24,7 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
-    assert lines[0].startswith("pg-ops: ")
+    # "pg-ops: ..." or, for a command line that does not parse, "pg-ops demo: ..."; never the prefix twice
+    assert re.match(r"pg-ops( [a-z]+)?: ", lines[0]), lines[0]
+    assert not re.match(r"pg-ops( [a-z]+)?: pg-ops", lines[0]), lines[0]
     return lines[0]

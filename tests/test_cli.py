@@ -55,7 +55,7 @@ def test_preflight_failure_exits_non_zero_with_one_line(demo_db: str) -> None:
 def test_preflight_passes_on_the_demo(demo_db: str) -> None:
     result = pg_ops("preflight", env={"PG_OPS_DSN": demo_db})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("PASS") == 6
+    assert result.stdout.count("PASS") == 7
 
 
 def test_snapshot_takes_one_and_says_so_in_one_line(demo_db: str) -> None:
@@ -65,7 +65,7 @@ def test_snapshot_takes_one_and_says_so_in_one_line(demo_db: str) -> None:
     taken = pg_ops("snapshot", env=env)
     assert taken.returncode == 0, taken.stdout + taken.stderr
     assert taken.stdout.strip().endswith("not pushed (no Pushgateway configured); history saved")
-    assert "12/12 views" in taken.stdout and len(taken.stdout.strip().splitlines()) == 1
+    assert "13/13 views" in taken.stdout and len(taken.stdout.strip().splitlines()) == 1
     assert "Cli-snapshot" not in taken.stdout + taken.stderr
 
     wrong = pg_ops("snapshot", env={**env, "MONITORING_PASSWORD": "not-it"})

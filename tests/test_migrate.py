@@ -72,16 +72,18 @@ def test_syntax_error_is_refused_before_any_change(db: str, tmp_path: Path) -> N
 
 def test_runtime_failure_stops_there_is_ledgered_and_a_fixed_rerun_continues(db: str, tmp_path: Path) -> None:
     write(tmp_path, "001_ok.sql", "create index concurrently if not exists mt_ok on public.orders (status);")
-    bad = write(tmp_path, "002_bad.sql", "create index concurrently if not exists mt_two on public.orders (no_such);")
+    # A failure only running can find (a missing column is refused before anything runs, see test_faults)
+    bad = write(tmp_path, "002_bad.sql", "create unique index concurrently if not exists mt_two on public.orders "
+                                         "(status);")
     write(tmp_path, "003_after.sql", "create index concurrently if not exists mt_three on public.orders (updated_at);")
-    with pytest.raises(PgOpsError, match=r"002_bad.sql failed: building public.mt_two failed: column \"no_such\" "
-                                         r"does not exist; nothing after it ran"):
+    with pytest.raises(PgOpsError, match=r"002_bad.sql failed: building public.mt_two failed: could not create "
+                                         r"unique index \"mt_two\"; nothing after it ran"):
         migrate.apply(db, settings(tmp_path))
     rows = ledger_rows(db)
-    assert rows["001"] == ("success", None) and rows["002"][0] == "failed" and "no_such" in str(rows["002"][1])
+    assert rows["001"] == ("success", None) and rows["002"][0] == "failed" and "mt_two" in str(rows["002"][1])
     assert "003" not in rows and index_state(db, "mt_three") == [] and index_state(db, "mt_two") == []
 
-    bad.write_text(bad.read_text().replace("no_such", "delivered_at"))
+    bad.write_text(bad.read_text().replace("unique index", "index"))
     report = migrate.apply(db, settings(tmp_path))
     assert [a.version for a in report.applied] == ["002", "003"]
     assert index_state(db, "mt_two") == [(True, True)] and index_state(db, "mt_three") == [(True, True)]

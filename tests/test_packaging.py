@@ -8,7 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.cli import REPO
+from tests.cli import REPO, one_line_error, pg_ops
 
 
 def test_wheel_ships_sql_and_monitoring_and_finds_them(tmp_path: Path) -> None:
@@ -36,6 +36,13 @@ def test_pg_ops_root_setting_wins(tmp_path: Path) -> None:
                            capture_output=True, text=True, check=True, cwd=REPO,
                            env={"PG_OPS_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert found.stdout.strip() == str(tmp_path / "sql")
+
+
+def test_a_mistyped_pg_ops_root_is_one_line_not_a_silent_fallback(tmp_path: Path) -> None:
+    result = pg_ops("migrate", "--plan", env={"PG_OPS_ROOT": str(tmp_path / "no-such-checkout"),
+                                              "PG_OPS_DSN": "postgresql://nobody@127.0.0.1:1/none"})
+    line = one_line_error(result)
+    assert f"PG_OPS_ROOT={tmp_path / 'no-such-checkout'} has no sql/ folder" in line
 
 
 def test_a_missing_system_package_without_apt_is_named_in_one_line(tmp_path: Path) -> None:
