@@ -11,11 +11,16 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
+import tempfile
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +33,7 @@ from pg_ops.errors import PgOpsError
 from pg_ops.paths import sql_dir, state_dir
 
 BENCH_DB = "bench"
+AFTER_ROLLOUT_S = 600  # the quiet time after a rollout in which no alert may fire (issue 18)
 
 
 def machine() -> dict[str, Any]:
@@ -62,20 +68,25 @@ def _pgbench_latencies(prefix: Path) -> list[int]:
     return latencies
 
 
+def _app_writes_argv(info: sandbox.SandboxInfo, dsn: str, rate: int, clients: int, seconds: int) -> list[str]:
+    """pgbench running sql/bench/app_writes.sql over the demo's own ids, at a fixed rate."""
+    with connection(dsn) as conn:
+        params = conn.execute("select * from pgops_demo.params").fetchone()
+    assert params is not None
+    return [str(Path(info.bindir) / "pgbench"), "-n", "-c", str(clients), "-j", "2", "-R", str(rate),
+            "-T", str(seconds), "-f", str(sql_dir() / "bench" / "app_writes.sql"),
+            "-D", f"seed={params['seed']}", "-D", f"n_customers={params['n_customers']}",
+            "-D", f"n_restaurants={params['n_restaurants']}", "-D", f"n_orders={params['n_orders']}"]
+
+
 def rollout_under_load(info: sandbox.SandboxInfo, dsn: str, rate: int = 200, clients: int = 4) -> dict[str, Any]:
     """The whole rollout (verified backup, then every migration) while pgbench writes orders at a fixed rate."""
     work = state_dir() / "bench"
     work.mkdir(parents=True, exist_ok=True)
     for old in work.glob("pgbench_log*"):
         old.unlink()
-    with connection(dsn) as conn:
-        params = conn.execute("select * from pgops_demo.params").fetchone()
-    assert params is not None
     prefix = work / "pgbench_log"
-    argv = [str(Path(info.bindir) / "pgbench"), "-n", "-c", str(clients), "-j", "2", "-R", str(rate), "-T", "3600",
-            "-l", f"--log-prefix={prefix}", "-f", str(sql_dir() / "bench" / "app_writes.sql"),
-            "-D", f"seed={params['seed']}", "-D", f"n_customers={params['n_customers']}",
-            "-D", f"n_restaurants={params['n_restaurants']}", "-D", f"n_orders={params['n_orders']}"]
+    argv = [*_app_writes_argv(info, dsn, rate, clients, 3600), "-l", f"--log-prefix={prefix}"]
     load = subprocess.Popen(argv, env=libpq_env(dsn), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=work)
     try:
@@ -110,6 +121,61 @@ def rollout_under_load(info: sandbox.SandboxInfo, dsn: str, rate: int = 200, cli
         "slowest_files": [[a.label, round(a.statements_ms / 1000, 2)]
                           for a in sorted(applied.applied, key=lambda a: -a.statements_ms)[:4]],
     }
+
+
+def app_writes(info: sandbox.SandboxInfo, dsn: str, seconds: int, rate: int = 200, clients: int = 4) -> dict[str, Any]:
+    """The app's steady writes alone, for `seconds` (the quiet time after a rollout)."""
+    done = subprocess.run(_app_writes_argv(info, dsn, rate, clients, seconds), env=libpq_env(dsn),
+                          capture_output=True, text=True, check=False, timeout=seconds + 120)
+    failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
+    return {"seconds": seconds, "load": f"pgbench, {clients} clients, {rate} transactions/s",
+            "failed_transactions": int(failed.group(1)) if failed else None}
+
+
+@contextmanager
+def alert_watch(dsn: str, interval_s: int = 5) -> Iterator[dict[str, dict[str, Any]]]:
+    """The shipped rules as they are (real hold-downs) over the real exporter, evaluated every `interval_s`
+    (production: 15 s): every alert that went pending or firing, keyed by name and labels."""
+    from pg_ops import daemons, monitoring_schema
+    from pg_ops.paths import monitoring_dir
+
+    password = sandbox.monitoring_password()
+    monitoring_schema.apply(dsn, password)
+    work = Path(tempfile.mkdtemp(prefix="pgops-bench-alerts."))
+    seen: dict[str, dict[str, Any]] = {}
+    stop = threading.Event()
+    with daemons.postgres_exporter(as_uri(monitoring_schema.role_dsn(dsn, password)),
+                                   monitoring_dir() / "postgres_exporter" / "queries.yaml") as exporter:
+        (work / "prometheus.yml").write_text(json.dumps({
+            "global": {"scrape_interval": f"{interval_s}s", "evaluation_interval": f"{interval_s}s"},
+            "rule_files": [str(monitoring_dir() / "prometheus" / "alerts.yml")],
+            "scrape_configs": [{"job_name": "postgres", "static_configs": [
+                {"targets": [exporter.removeprefix("http://").removesuffix("/metrics")]}]}]}))
+        with daemons.prometheus(work / "prometheus.yml") as prometheus:
+            started = time.monotonic()
+
+            def poll() -> None:
+                while not stop.wait(interval_s):
+                    with urllib.request.urlopen(f"{prometheus}/api/v1/alerts", timeout=10) as response:
+                        alerts = json.loads(response.read())["data"]["alerts"]
+                    for alert in alerts:
+                        labels = alert["labels"]
+                        key = labels["alertname"] + json.dumps(labels, sort_keys=True)
+                        entry = seen.setdefault(key, {
+                            "alert": labels["alertname"], "severity": labels["severity"], "labels": labels,
+                            "first_seen_s": round(time.monotonic() - started), "state": alert["state"],
+                            "summary": alert["annotations"].get("summary", "")})
+                        if alert["state"] == "firing":
+                            entry["state"] = "firing"
+
+            watcher = threading.Thread(target=poll, daemon=True)
+            watcher.start()
+            try:
+                yield seen
+            finally:
+                stop.set()
+                watcher.join(30)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 # Goals at 1,000,000 orders (issue 4): p95 in ms, and the speed-up over the baseline.
@@ -241,7 +307,13 @@ def run(scale: float, out: Path | None = None) -> dict[str, Any]:
                       "rows": report.rows, "database_bytes": int(row["size"])},
     }
     before = _suite(dsn, baseline=True, budget_s=20.0)
-    result["rollout"] = rollout_under_load(info, dsn)
+    with alert_watch(dsn) as alerts:
+        result["rollout"] = rollout_under_load(info, dsn)
+        result["after_rollout"] = app_writes(info, dsn, seconds=AFTER_ROLLOUT_S)
+    result["alerts"] = {"watched": f"the rollout under write load and {AFTER_ROLLOUT_S // 60} minutes of writes after "
+                                   "it, shipped rules and hold-downs, evaluated every 5 s",
+                        "critical": [a for a in alerts.values() if a["severity"] == "critical"],
+                        "warnings": [a for a in alerts.values() if a["severity"] != "critical"]}
     result["queries"] = _speed(before, _suite(dsn, baseline=False, budget_s=20.0))
     result["monitoring_views"] = monitoring_views(dsn)
     result["snapshot"] = snapshot_vs_exporter(dsn)
@@ -276,6 +348,11 @@ def table(result: dict[str, Any]) -> str:
         f"| writes stalled > 1 s | {r['stalls_over_1s']} (max {r['write_latency_ms'].get('max', 0):.1f} ms, "
         f"p99 {r['write_latency_ms'].get('p99', 0):.1f} ms) | 0 |",
         f"| load | {r['load']} | |",
+        f"| alerts during the rollout under write load and {AFTER_ROLLOUT_S // 60} min after it (shipped rules) "
+        f"| {len(result['alerts']['critical'])} critical, {len(result['alerts']['warnings'])} warning(s)"
+        f"{': ' if result['alerts']['warnings'] else ''}"
+        f"{'; '.join(w['alert'] + ' (' + w['state'] + ': ' + w['summary'] + ')' for w in result['alerts']['warnings'])}"
+        f" | 0 critical |",
         f"| all monitoring views read once ({views['extra_tables']:,} extra tables, {views['statement_entries']:,} "
         f"statements), open connection | p95 {views['p95_ms']} ms (p50 {views['p50_ms']} ms) | <= 50 ms |",
         f"| the same, logging in as `monitoring` first | p95 {views['with_login_p95_ms']} ms "

@@ -80,14 +80,16 @@ def pushgateway(port: int | None = None) -> AbstractContextManager[ServedURL]:
 
 
 @contextmanager
-def postgres_exporter(dsn: str, queries: Path, only_queries: bool = False) -> Iterator[str]:
+def postgres_exporter(dsn: str, queries: Path, only_queries: bool = False) -> Iterator[ServedURL]:
     """prometheus-postgres-exporter connected with `dsn`, running `queries` (and, unless `only_queries`,
     its own default metrics and settings); yields its /metrics URL."""
     env = {"DATA_SOURCE_NAME": dsn + ("&" if "?" in dsn else "?") + "sslmode=disable"}
     only = ["--disable-default-metrics", "--disable-settings-metrics"] if only_queries else []
     with served("exporter", lambda _, port: ["prometheus-postgres-exporter", f"--web.listen-address=127.0.0.1:{port}",
                                              f"--extend.query-path={queries}", *only], "/metrics", env=env) as url:
-        yield url + "/metrics"
+        metrics = ServedURL(url + "/metrics")
+        metrics.pid = url.pid
+        yield metrics
 
 
 def alertmanager(config: Path) -> AbstractContextManager[str]:

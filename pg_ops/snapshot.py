@@ -53,6 +53,7 @@ VIEW_METRICS: dict[str, ViewMetrics] = {
                                      rank_by="redundant_bytes", top=PER_TABLE_ROWS),
     "index_usage": ViewMetrics(("schema", "table_name", "index_name"), rank_by="size_bytes", top=PER_TABLE_ROWS),
     "invalid_indexes": ViewMetrics(("schema", "table_name", "index_name"), top=PER_TABLE_ROWS),
+    "lock_waits": ViewMetrics(per_row=False, rank_by="waiting_s", values=("waiting_s", "blocker_transaction_s")),
     "query_performance": ViewMetrics(("queryid", "username"), top=20),
     "rpc_performance": ViewMetrics(("schema", "function_name"), rank_by="total_ms", top=PER_TABLE_ROWS),
     "slow_queries": ViewMetrics(per_row=False, rank_by="running_s", values=("running_s",)),

@@ -7,20 +7,25 @@ its own folder under /tmp: pytest's tmp_path is root-only (0700), and the server
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import yaml
 from psycopg import sql
 
 from pg_ops import sandbox
 from pg_ops.daemons import alertmanager, daemon, postgres_exporter, prometheus, pushgateway  # noqa: F401 (for the tests)
-from pg_ops.db import connection
+from pg_ops.db import connect, connection
 from pg_ops.sandbox import SandboxInfo
 
 # Small enough that the template loads in about a second: 2,000 orders, 5 restaurants, 400 customers.
@@ -68,8 +73,8 @@ def role_dsn(info: SandboxInfo, dbname: str, user: str, password: str) -> str:
 
 
 def prometheus_config(path: Path, *, exporter: str | None = None, gateway: str | None = None,
-                      alerting_to: str | None = None, rules: Path | None = None) -> Path:
-    """A prometheus.yml scraping every second what is given: the exporter's /metrics URL, the Pushgateway
+                      alerting_to: str | None = None, rules: Path | None = None, interval: str = "1s") -> Path:
+    """A prometheus.yml scraping every `interval` what is given: the exporter's /metrics URL, the Pushgateway
     (honor_labels, as shipped), and alerting to Alertmanager with `rules`."""
     scrape = []
     if exporter:
@@ -78,7 +83,7 @@ def prometheus_config(path: Path, *, exporter: str | None = None, gateway: str |
     if gateway:
         scrape.append({"job_name": "pushgateway", "honor_labels": True, "static_configs": [
             {"targets": [gateway.removeprefix("http://")]}]})
-    config: dict[str, object] = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+    config: dict[str, object] = {"global": {"scrape_interval": interval, "evaluation_interval": interval},
                                  "scrape_configs": scrape}
     if rules:
         config["rule_files"] = [str(rules)]
@@ -87,6 +92,132 @@ def prometheus_config(path: Path, *, exporter: str | None = None, gateway: str |
             {"targets": [alerting_to.removeprefix("http://")]}]}]}
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+@contextmanager
+def lock_queue(dsn: str, waiters: int = 1, table: str = "public.products") -> Iterator[int]:
+    """A session idle in a transaction holding an ACCESS EXCLUSIVE lock on `table`, and `waiters` sessions
+    queued behind it; yields the holder's pid. The holder rolls back at the end, releasing the queue."""
+    holder = connect(dsn, autocommit=False, application_name="test lock holder")
+    threads: list[threading.Thread] = []
+    try:
+        holder.execute(sql.SQL("lock table {} in access exclusive mode").format(
+            sql.Identifier(*table.split("."))))
+        for _ in range(waiters):
+            def wait() -> None:
+                with connection(dsn, application_name="test lock waiter") as waiter:
+                    waiter.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(*table.split("."))))
+            threads.append(threading.Thread(target=wait, daemon=True))
+            threads[-1].start()
+        with connection(dsn) as probe:
+            deadline = time.monotonic() + 10
+            while probe.execute("select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and "
+                                "application_name = 'test lock waiter'").fetchone() != {"n": waiters}:
+                assert time.monotonic() < deadline, "the waiters never queued"
+                time.sleep(0.05)
+        yield holder.info.backend_pid
+    finally:
+        holder.rollback()
+        holder.close()
+        for thread in threads:
+            thread.join(10)
+
+
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def duration_ms(text: str) -> int:
+    """A Prometheus duration ('90s', '5m', '1h30m') in milliseconds."""
+    parts = re.findall(r"(\d+)(ms|s|m|h|d)", text)
+    assert parts and "".join(n + u for n, u in parts) == text, f"not a duration: {text}"
+    return sum(int(n) * _UNITS_MS[u] for n, u in parts)
+
+
+def rules_with_scaled_hold_downs(source: Path, target: Path, factor: float) -> dict[str, int]:
+    """The shipped rules with every alert's `for:` multiplied by `factor`, and nothing else changed (the
+    expressions, thresholds and windows are as shipped; promtool tests the real durations). Returns each
+    alert's scaled hold-down in milliseconds."""
+    rules = yaml.safe_load(source.read_text())
+    scaled: dict[str, int] = {}
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "alert" in rule:
+                scaled[rule["alert"]] = round(duration_ms(str(rule.get("for", "0s"))) * factor)
+                rule["for"] = f"{scaled[rule['alert']]}ms"
+    target.write_text(yaml.safe_dump(rules, sort_keys=False))
+    return scaled
+
+
+def alertmanager_config(source: Path, target: Path, webhook_url: str) -> Path:
+    """The shipped Alertmanager routing, grouping and inhibition, with every receiver replaced by a webhook
+    and the waits shortened (the mail and Slack secrets do not exist here)."""
+    config = yaml.safe_load(source.read_text())
+    config.pop("global", None)
+    config["receivers"] = [{"name": "webhook", "webhook_configs": [{"url": webhook_url, "send_resolved": True}]}]
+    route = config["route"]
+    route.update(receiver="webhook", group_wait="0s", group_interval="1s", repeat_interval="1h")
+    for child in route.get("routes", []):
+        child["receiver"] = "webhook"
+        child.pop("repeat_interval", None)
+    target.write_text(yaml.safe_dump(config, sort_keys=False))
+    return target
+
+
+@dataclass
+class Webhook:
+    """Alertmanager's webhook notifications, as they arrive: (monotonic time, alert)."""
+
+    url: str = ""
+    received: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+
+    def find(self, alertname: str, status: str = "firing", after: float = 0.0,
+             **labels: str) -> list[tuple[float, dict[str, Any]]]:
+        return [(t, a) for t, a in list(self.received)
+                if t >= after and a["status"] == status and a["labels"].get("alertname") == alertname
+                and all(a["labels"].get(k) == v for k, v in labels.items())]
+
+    def wait(self, alertname: str, status: str = "firing", after: float = 0.0, timeout_s: float = 60.0,
+             **labels: str) -> tuple[float, dict[str, Any]]:
+        deadline = time.monotonic() + timeout_s
+        while not (found := self.find(alertname, status, after, **labels)):
+            assert time.monotonic() < deadline, (
+                f"no {status} {alertname} {labels} within {timeout_s:.0f} s; received: "
+                f"{[(a['labels'].get('alertname'), a['status']) for _, a in self.received]}")
+            time.sleep(0.2)
+        return found[0]
+
+
+@contextmanager
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            message = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            now = time.monotonic()
+            hook.received.extend((now, alert) for alert in message["alerts"])
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    hook.url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    try:
+        yield hook
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def prometheus_alerts(url: str) -> list[dict[str, Any]]:
+    """What Prometheus holds as pending or firing right now."""
+    with urllib.request.urlopen(f"{url}/api/v1/alerts", timeout=5) as response:
+        alerts: list[dict[str, Any]] = json.loads(response.read())["data"]["alerts"]
+    return alerts
 
 
 def wait_for_targets(url: str, expected: int, timeout_s: float = 60) -> None:

@@ -43,10 +43,11 @@ def monitoring_dsn(demo_db: str) -> Iterator[str]:
     yield monitoring_schema.role_dsn(demo_db, PASSWORD)
 
 
-def test_every_family_appears_with_plausible_values(monitoring_dsn: str) -> None:
+def test_every_family_appears_with_plausible_values(monitoring_dsn: str, demo_db: str) -> None:
     expected = families(QUERIES)
     assert len(expected) >= 40 and all(name.startswith("pg_ops_") for name in expected)
-    with servers.postgres_exporter(as_uri(monitoring_dsn), QUERIES) as url:
+    with servers.postgres_exporter(as_uri(monitoring_dsn), QUERIES) as url, \
+            servers.lock_queue(demo_db, waiters=2) as blocker:  # lock waits exist only while someone waits
         scrape(url)  # the first scrape fills pg_stat_statements with the exporter's own queries
         samples = scrape(url)
     assert samples["pg_up"] == [("", 1.0)]
@@ -63,6 +64,9 @@ def test_every_family_appears_with_plausible_values(monitoring_dsn: str) -> None
     tables = {re.search(r'table_name="([^"]+)"', labels).group(1) for labels, _ in samples["pg_ops_table_live_tuples"]}  # type: ignore[union-attr]
     assert {"orders", "order_items", "products"} <= tables
     assert samples["pg_ops_indexes_health_unindexed_foreign_keys"][0][1] >= 1  # the demo's before state
+    [(queue, waiting)] = samples["pg_ops_lock_wait_waiting"]
+    assert waiting == 2 and f'blocker_pid="{blocker}"' in queue and 'blocker_state="idle in transaction"' in queue
+    assert 'blocker_application="test lock holder"' in queue
 
 
 def test_debians_example_fails_on_postgresql_15_where_ours_does_not(monitoring_dsn: str) -> None:

@@ -18,6 +18,7 @@ from tests import servers
 
 PASSWORD = "Monitor-pw-5512"
 VIEWS = {"cache_hit_ratio", "connections", "database_size", "duplicate_indexes", "index_usage", "invalid_indexes",
+         "lock_waits",
          "query_performance", "rpc_performance", "slow_queries", "statements_info", "table_statistics",
          "unindexed_foreign_keys"}
 
