@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from pg_ops.errors import PgOpsError
+from pg_ops.engine.errors import PgOpsError
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -34,7 +34,7 @@ def positive_scale(text: str) -> float:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from pg_ops import sandbox
+    from pg_ops.local import sandbox
 
     if args.action == "up":
         info, notes = sandbox.up(port=args.port)
@@ -57,7 +57,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def sandbox_environment(info: object) -> dict[str, str]:
     """Environment that points pg_ops and the Dagster instance at the sandbox."""
-    from pg_ops import dagster_home, sandbox
+    from pg_ops.local import dagster_home, sandbox
 
     assert isinstance(info, sandbox.SandboxInfo)
     return {
@@ -73,7 +73,7 @@ def sandbox_environment(info: object) -> dict[str, str]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pg_ops import demo, sandbox
+    from pg_ops.local import demo, sandbox
 
     dsn = args.dsn or sandbox.running_info().dsn()
     report = demo.load(dsn, scale=args.scale, seed=args.seed, anchor=args.anchor, progress=print)
@@ -82,10 +82,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _preflight(args: argparse.Namespace) -> int:
-    from pg_ops import preflight
+    from pg_ops.engine import preflight
 
     dsn = args.dsn or require_dsn()
-    result = preflight.run(dsn)
+    result = preflight.check_target(dsn)
     for check in result.checks:
         print(f"{check.status.upper():4}  {check.name}: {check.detail}")
     if result.failures:
@@ -104,8 +104,11 @@ def require_dsn() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pg_ops import migrate, runner, sandbox, schema_requirements
-    from pg_ops.db import describe
+    from pg_ops.definitions import defs
+    from pg_ops.defs import runner
+    from pg_ops.engine.db import describe
+    from pg_ops.engine.migrations import migrate, schema_requirements
+    from pg_ops.local import sandbox
 
     if args.sandbox:
         os.environ.update(sandbox_environment(sandbox.running_info()))
@@ -115,14 +118,14 @@ def _run(args: argparse.Namespace) -> int:
     plan = migrate.plan(dsn, migrate.Settings.platform())
     if plan.missing:
         raise PgOpsError(schema_requirements.refusal(describe(dsn), plan.missing))
-    outcome = runner.materialize_all(selection=args.select)
+    outcome = runner.materialize_all(defs, selection=args.select)
     print(outcome.summary())
     return 0 if outcome.success else EXIT_FAILED
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from pg_ops import migrate, schema_requirements
-    from pg_ops.db import describe
+    from pg_ops.engine.db import describe
+    from pg_ops.engine.migrations import migrate, schema_requirements
 
     dsn = require_dsn()
     settings = migrate.Settings.platform()
@@ -147,7 +150,8 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _snapshot(args: argparse.Namespace) -> int:
-    from pg_ops import sandbox, snapshot
+    from pg_ops.engine.monitoring import snapshot
+    from pg_ops.local import sandbox
 
     if args.sandbox:
         os.environ.update(sandbox_environment(sandbox.running_info()))
@@ -159,7 +163,7 @@ def _snapshot(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pg_ops import bench
+    from pg_ops.local import bench
 
     result = bench.run(scale=args.scale, out=Path(args.out) if args.out else None)
     print(bench.table(result))

@@ -1,17 +1,20 @@
-"""The pg_ops code location: assets, checks, jobs, schedules, sensors and resources, assembled."""
+"""The pg_ops code location: assets, checks, jobs, schedules, sensors and resources, assembled in graph order."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from pg_ops.monitoring_assets import monitoring_schema, monitoring_stack
-from pg_ops.proof_assets import PROOF_ASSETS, PROOF_CHECKS
-from pg_ops.resources import pushgateway_from_env, target_from_env, target_label_from_env
-from pg_ops.rollout_assets import ROLLOUT_GROUP, preflight
-from pg_ops.rollout_steps import ROLLOUT_CHECKS, ROLLOUT_STEP_ASSETS
-from pg_ops.run_reaper import DATABASE_TAG
-from pg_ops.schedules import nightly_validation, nightly_validation_job
-from pg_ops.sensors import dead_runs, monitoring_snapshot
+from pg_ops.defs.backup import backup
+from pg_ops.defs.baseline import baseline_performance
+from pg_ops.defs.metadata import ROLLOUT_GROUP
+from pg_ops.defs.migrations import MIGRATION_ASSETS, MIGRATION_CHECKS
+from pg_ops.defs.monitoring import check_monitoring_stack, install_monitoring_schema
+from pg_ops.defs.preflight import preflight
+from pg_ops.defs.resources import pushgateway_from_env, target_from_env, target_label_from_env
+from pg_ops.defs.runs import DATABASE_TAG
+from pg_ops.defs.schedules import nightly_validation, nightly_validation_job
+from pg_ops.defs.sensors import dead_runs, monitoring_snapshot
+from pg_ops.defs.validation import VALIDATION_CHECKS, validation
 
 rollout_job = dg.define_asset_job(
     "rollout_job",
@@ -23,8 +26,9 @@ rollout_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[preflight, *PROOF_ASSETS, *ROLLOUT_STEP_ASSETS, monitoring_schema, monitoring_stack],
-    asset_checks=[*ROLLOUT_CHECKS, *PROOF_CHECKS],
+    assets=[preflight, baseline_performance, backup, *MIGRATION_ASSETS, validation, install_monitoring_schema,
+            check_monitoring_stack],
+    asset_checks=[*MIGRATION_CHECKS, *VALIDATION_CHECKS],
     jobs=[rollout_job, nightly_validation_job],
     schedules=[nightly_validation],
     sensors=[monitoring_snapshot, dead_runs],

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from pg_ops import demo
-from pg_ops.db import Connection, connection
-from pg_ops.sandbox import SandboxInfo
+from pg_ops.engine.db import Connection, connection
+from pg_ops.local import demo
+from pg_ops.local.sandbox import SandboxInfo
 from tests import servers
 
 DEMO_TEMPLATE = "demo_template"

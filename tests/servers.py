@@ -23,10 +23,10 @@ from typing import Any
 import yaml
 from psycopg import sql
 
-from pg_ops import sandbox
-from pg_ops.daemons import alertmanager, daemon, postgres_exporter, prometheus, pushgateway  # noqa: F401 (for the tests)
-from pg_ops.db import connect, connection
-from pg_ops.sandbox import SandboxInfo
+from pg_ops.engine.db import connect, connection
+from pg_ops.local import sandbox
+from pg_ops.local.daemons import alertmanager, daemon, postgres_exporter, prometheus, pushgateway  # noqa: F401 (for the tests)
+from pg_ops.local.sandbox import SandboxInfo
 
 # Small enough that the template loads in about a second: 2,000 orders, 5 restaurants, 400 customers.
 TEST_SCALE = 0.002

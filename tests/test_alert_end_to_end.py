@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pg_ops import monitoring_schema
-from pg_ops.db import as_uri, connection
-from pg_ops.paths import monitoring_dir
+from pg_ops.engine.db import as_uri, connection
+from pg_ops.engine.monitoring import monitoring_schema
+from pg_ops.engine.paths import monitoring_dir
 from tests import servers
 
 

@@ -31,11 +31,15 @@ import pglast
 import psycopg
 import pytest
 
-from pg_ops import backup, benchmark, demo, migrate, monitoring_schema, sandbox, suite
-from pg_ops.db import as_uri, connect, connection
-from pg_ops.monitoring_stack import rules
-from pg_ops.paths import monitoring_dir, sql_dir
-from pg_ops.sandbox import SandboxInfo
+from pg_ops.engine import backup
+from pg_ops.engine.db import as_uri, connect, connection
+from pg_ops.engine.migrations import migrate
+from pg_ops.engine.monitoring import monitoring_schema
+from pg_ops.engine.monitoring.monitoring_stack import rules
+from pg_ops.engine.paths import monitoring_dir, sql_dir
+from pg_ops.engine.proof import benchmark, suite
+from pg_ops.local import demo, sandbox
+from pg_ops.local.sandbox import SandboxInfo
 from tests import servers
 
 FOR_SCALE = 1 / 60  # a minute of hold-down becomes a second
@@ -76,7 +80,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                              settings={"max_connections": str(MAX_CONNECTIONS), "superuser_reserved_connections": "0"})
         dsn = servers.create_database(info, "incidents")
         demo.load(dsn, scale=servers.TEST_SCALE, seed=servers.TEST_SEED)
-        backup.run(dsn, work / "backups", verify_restore=False, keep_last=1)
+        backup.take(dsn, work / "backups", verify_restore=False, keep_last=1)
         migrate.apply(dsn, migrate.Settings.platform())
         monitoring_schema.apply(dsn, PASSWORD)
         hold_ms = servers.rules_with_scaled_hold_downs(monitoring_dir() / "prometheus" / "alerts.yml",

@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pg_ops import monitoring_schema, monitoring_stack, snapshot
-from pg_ops import pushgateway as push
-from pg_ops.benchmark import QueryResult, SuiteRun
-from pg_ops.db import as_uri
-from pg_ops.errors import PgOpsError
-from pg_ops.paths import monitoring_dir
+from pg_ops.engine.db import as_uri
+from pg_ops.engine.errors import PgOpsError
+from pg_ops.engine.monitoring import monitoring_schema, monitoring_stack, push, snapshot
+from pg_ops.engine.paths import monitoring_dir
+from pg_ops.engine.proof.benchmark import QueryResult, SuiteRun
 from tests import servers
 
 PROMETHEUS = monitoring_dir() / "prometheus"

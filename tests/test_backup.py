@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from pg_ops import backup
-from pg_ops.db import connection
-from pg_ops.errors import PgOpsError
+from pg_ops.engine import backup
+from pg_ops.engine.db import connection
+from pg_ops.engine.errors import PgOpsError
 
 
 def test_backup_is_restored_and_counted_then_the_scratch_database_is_gone(demo_db: str, tmp_path: Path) -> None:
     lines: list[str] = []
-    report = backup.run(demo_db, tmp_path / "backups", log=lines.append)
+    report = backup.take(demo_db, tmp_path / "backups", log=lines.append)
     assert report.path.parent == tmp_path / "backups" and report.path.name.startswith("t_test_backup_")
     assert report.path.suffix == ".dump" and report.size_bytes == report.path.stat().st_size > 100_000
     assert report.restore == "verified" and report.restore_seconds is not None
@@ -46,7 +46,7 @@ def test_backup_under_concurrent_writes_still_has_exact_parity(demo_db: str, tmp
     writer = threading.Thread(target=app_writes)
     writer.start()
     try:
-        report = backup.run(demo_db, tmp_path, keep_last=1)
+        report = backup.take(demo_db, tmp_path, keep_last=1)
     finally:
         stop.set()
         writer.join(10)
@@ -56,10 +56,10 @@ def test_backup_under_concurrent_writes_still_has_exact_parity(demo_db: str, tmp
 def test_retention_keeps_the_last_n(demo_db: str, tmp_path: Path) -> None:
     other = tmp_path / "t_test_backup_eu_20200101T000000.000000Z.dump"  # another database's backup
     other.write_text("not ours")
-    names = [backup.run(demo_db, tmp_path, verify_restore=False, keep_last=2).path.name for _ in range(3)]
+    names = [backup.take(demo_db, tmp_path, verify_restore=False, keep_last=2).path.name for _ in range(3)]
     assert sorted(p.name for p in tmp_path.glob("t_test_backup_2*.dump")) == sorted(names[1:])
     assert other.exists()
-    skipped = backup.run(demo_db, tmp_path, verify_restore=False, keep_last=2)
+    skipped = backup.take(demo_db, tmp_path, verify_restore=False, keep_last=2)
     assert skipped.restore.startswith("skipped: verify_restore is off")
 
 
@@ -67,13 +67,13 @@ def test_unwritable_folder_is_one_line_and_nothing_is_written(demo_db: str, tmp_
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the backup folder should be")
     with pytest.raises(PgOpsError, match=r"backup folder .*not_a_folder/backups is not writable"):
-        backup.run(demo_db, blocker / "backups")
+        backup.take(demo_db, blocker / "backups")
 
 
 def test_missing_pg_dump_names_the_package(demo_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PG_OPS_PG_BIN", str(tmp_path))
     with pytest.raises(PgOpsError, match="pg_dump not found in PG_OPS_PG_BIN=.*apt-get install postgresql-client-15"):
-        backup.run(demo_db, tmp_path / "backups")
+        backup.take(demo_db, tmp_path / "backups")
     assert not (tmp_path / "backups").exists()
 
 

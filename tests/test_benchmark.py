@@ -8,13 +8,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pg_ops import benchmark, migrate, suite
-from pg_ops import validation as verdicts
-from pg_ops.db import connection
-from pg_ops.errors import PgOpsError
-from pg_ops.proof_assets import ValidationConfig, validation
-from pg_ops.resources import PostgresTarget, PushgatewayTarget
-from pg_ops.sandbox import SandboxInfo
+from pg_ops.defs.resources import PostgresTarget, PushgatewayTarget
+from pg_ops.defs.validation import ValidationConfig, validation
+from pg_ops.engine.db import connection
+from pg_ops.engine.errors import PgOpsError
+from pg_ops.engine.migrations import migrate
+from pg_ops.engine.proof import benchmark, suite, verdicts
+from pg_ops.local.sandbox import SandboxInfo
 from tests import servers
 
 SUITE = suite.load()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pg_ops import monitoring_schema
-from pg_ops.db import connection
+from pg_ops.engine.db import connection
+from pg_ops.engine.monitoring import monitoring_schema
 from tests.cli import one_line_error, pg_ops
 
 

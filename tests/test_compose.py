@@ -6,7 +6,7 @@ import re
 
 import yaml
 
-from pg_ops.paths import monitoring_dir
+from pg_ops.engine.paths import monitoring_dir
 
 COMPOSE = monitoring_dir() / "docker-compose.yml"
 SERVICES = {"postgres-exporter", "prometheus", "pushgateway", "alertmanager", "grafana"}

@@ -13,11 +13,11 @@ import dagster as dg
 import pytest
 from dagster._serdes import serialize_value
 
-from pg_ops import dagster_home
 from pg_ops.definitions import defs
-from pg_ops.resources import PostgresTarget
-from pg_ops.rollout_assets import PreflightConfig, preflight
-from pg_ops.sandbox import DAGSTER_DB, SandboxInfo
+from pg_ops.defs.preflight import PreflightConfig, preflight
+from pg_ops.defs.resources import PostgresTarget
+from pg_ops.local import dagster_home
+from pg_ops.local.sandbox import DAGSTER_DB, SandboxInfo
 from tests import servers
 from tests.cli import REPO, pg_ops
 
@@ -33,8 +33,18 @@ def instance() -> Iterator[dg.DagsterInstance]:
 def test_definitions_load_with_the_rollout_job() -> None:
     dg.Definitions.validate_loadable(defs)
     assert dg.AssetKey("preflight") in defs.resolve_all_asset_keys()
-    job = defs.resolve_job_def("rollout_job")
-    assert job.tags["pg_ops/database"]  # the run coordinator keys its one-per-database limit on it
+
+
+@pytest.mark.parametrize("dsn, tag", [
+    ("postgresql://deployer:S3cret-pw@db.internal:6432/app", "deployer@db.internal:6432/app"),
+    ("host=10.1.2.3 user=ops password=S3cret-pw dbname=orders", "ops@10.1.2.3:5432/orders"),
+    ("", "unset")])
+def test_rollout_runs_carry_their_target_without_its_password(dsn: str, tag: str) -> None:
+    """The run coordinator keys its one-rollout-per-database limit on this tag, read when the code loads."""
+    loaded = subprocess.run([sys.executable, "-c", "from pg_ops.definitions import defs; "
+                             "print(defs.resolve_job_def('rollout_job').tags['pg_ops/database'])"],
+                            env={**os.environ, "PG_OPS_DSN": dsn}, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == tag and "S3cret" not in loaded.stdout + loaded.stderr
 
 
 def _instance_env(pg: SandboxInfo) -> dict[str, str]:
@@ -70,7 +80,7 @@ def test_preflight_asset_metadata(demo_db: str, instance: dg.DagsterInstance) ->
 def test_preflight_asset_fails_with_each_problem_on_one_line(demo_db: str, instance: dg.DagsterInstance) -> None:
     import time
 
-    from pg_ops.db import connect
+    from pg_ops.engine.db import connect
 
     holder = connect(demo_db, autocommit=False)
     holder.execute("select 1")

@@ -9,9 +9,9 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from pg_ops.db import connection
 from pg_ops.definitions import defs
-from pg_ops.rollout_steps import BackupConfig
+from pg_ops.defs.backup import BackupConfig
+from pg_ops.engine.db import connection
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import hashlib
 
 import pytest
 
-from pg_ops import demo
-from pg_ops.db import connection
-from pg_ops.errors import PgOpsError
-from pg_ops.sandbox import SandboxInfo
+from pg_ops.engine.db import connection
+from pg_ops.engine.errors import PgOpsError
+from pg_ops.local import demo
+from pg_ops.local.sandbox import SandboxInfo
 from tests import servers
 from tests.conftest import as_user
 

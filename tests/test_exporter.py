@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pg_ops import monitoring_schema
-from pg_ops.db import as_uri
-from pg_ops.paths import monitoring_dir
+from pg_ops.engine.db import as_uri
+from pg_ops.engine.monitoring import monitoring_schema
+from pg_ops.engine.paths import monitoring_dir
 from tests import servers
 
 QUERIES = monitoring_dir() / "postgres_exporter" / "queries.yaml"

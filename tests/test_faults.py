@@ -21,11 +21,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from pg_ops import dagster_home, ledger, migrate, preflight, sandbox
-from pg_ops.db import connect, connection
-from pg_ops.errors import PgOpsError
-from pg_ops.poller import Poller
-from pg_ops.sandbox import DAGSTER_DB, SandboxInfo
+from pg_ops.engine import preflight
+from pg_ops.engine.db import connect, connection
+from pg_ops.engine.errors import PgOpsError
+from pg_ops.engine.migrations import ledger, migrate
+from pg_ops.engine.poller import Poller
+from pg_ops.local import dagster_home, sandbox
+from pg_ops.local.sandbox import DAGSTER_DB, SandboxInfo
 from tests import servers
 from tests.cli import REPO, one_line_error, pg_ops
 from tests.test_migrate import settings, wait_for, write
@@ -236,7 +238,7 @@ def test_a_role_without_privileges_gets_one_line(pg: SandboxInfo, demo_db: str) 
 
 def test_preflight_does_not_pass_what_it_cannot_know(pg: SandboxInfo, demo_db: str) -> None:
     servers.create_login_role(pg, "faults_reader", SECRET)
-    result = preflight.run(servers.role_dsn(pg, demo_db.rsplit("/", 1)[1], "faults_reader", SECRET))
+    result = preflight.check_target(servers.role_dsn(pg, demo_db.rsplit("/", 1)[1], "faults_reader", SECRET))
     [disk] = [c for c in result.checks if c.name == "free_disk"]
     assert disk.status == "warn" and disk.detail.startswith("unknown: data_directory is visible to superusers")
 
@@ -246,7 +248,7 @@ def test_preflight_does_not_pass_what_it_cannot_know(pg: SandboxInfo, demo_db: s
 def test_a_database_without_the_platform_is_refused_before_anything_changes(pg: SandboxInfo) -> None:
     dsn = servers.create_database(pg, "t_faults_empty")
     before = schema_dump(pg, "t_faults_empty")
-    result = preflight.run(dsn)
+    result = preflight.check_target(dsn)
     [failure] = result.failures
     assert failure.name == "platform_objects"
     assert "is not the database these migrations are for: it has no public.orders" in failure.detail

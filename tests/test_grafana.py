@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
-from pg_ops import migrate, monitoring_schema, snapshot
-from pg_ops import pushgateway as push
-from pg_ops.benchmark import QueryResult, SuiteRun
-from pg_ops.db import as_uri, connection
-from pg_ops.paths import monitoring_dir
-from pg_ops.validation import call_functions
+from pg_ops.engine.db import as_uri, connection
+from pg_ops.engine.migrations import migrate
+from pg_ops.engine.monitoring import monitoring_schema, push, snapshot
+from pg_ops.engine.paths import monitoring_dir
+from pg_ops.engine.proof.benchmark import QueryResult, SuiteRun
+from pg_ops.engine.proof.verdicts import call_functions
 from tests import servers
 
 DASHBOARDS = sorted((monitoring_dir() / "grafana" / "dashboards").glob("*.json"))

@@ -11,9 +11,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from pg_ops import migrate
-from pg_ops.db import connect, connection
-from pg_ops.errors import PgOpsError
+from pg_ops.engine.db import connect, connection
+from pg_ops.engine.errors import PgOpsError
+from pg_ops.engine.migrations import migrate
 from tests.cli import REPO, one_line_error, pg_ops
 
 SQUAWK = REPO / "sql" / "migrations" / "squawk.toml"

@@ -10,10 +10,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pg_ops import monitoring_schema
-from pg_ops.db import connect, connection
-from pg_ops.errors import PgOpsError
-from pg_ops.sandbox import SandboxInfo
+from pg_ops.engine.db import connect, connection
+from pg_ops.engine.errors import PgOpsError
+from pg_ops.engine.monitoring import monitoring_schema
+from pg_ops.local.sandbox import SandboxInfo
 from tests import servers
 
 PASSWORD = "Monitor-pw-5512"

@@ -9,11 +9,11 @@ import dagster as dg
 import pytest
 import yaml
 
-from pg_ops import monitoring_schema
-from pg_ops.db import as_uri
-from pg_ops.monitoring_assets import MonitoringStackConfig, monitoring_stack
-from pg_ops.paths import monitoring_dir
-from pg_ops.resources import PostgresTarget
+from pg_ops.defs.monitoring import MonitoringStackConfig, check_monitoring_stack
+from pg_ops.defs.resources import PostgresTarget
+from pg_ops.engine.db import as_uri
+from pg_ops.engine.monitoring import monitoring_schema
+from pg_ops.engine.paths import monitoring_dir
 from tests import servers
 
 PASSWORD = "Stack-monitor-pw-31"
@@ -42,7 +42,7 @@ def _materialize(dsn: str, urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
     else:
         monkeypatch.setenv("MONITORING_PASSWORD", password)
     with dg.instance_for_test() as instance:
-        return dg.materialize([monitoring_stack], instance=instance, raise_on_error=False,
+        return dg.materialize([check_monitoring_stack], instance=instance, raise_on_error=False,
                               resources={"target": PostgresTarget(dsn=dsn)},
                               run_config=dg.RunConfig(ops={"monitoring_stack": MonitoringStackConfig(**urls)}))
 

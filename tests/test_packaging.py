@@ -23,7 +23,7 @@ def test_wheel_ships_sql_and_monitoring_and_finds_them(tmp_path: Path) -> None:
 
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
-    found = subprocess.run([sys.executable, "-c", "from pg_ops.paths import sql_dir, monitoring_dir; "
+    found = subprocess.run([sys.executable, "-c", "from pg_ops.engine.paths import sql_dir, monitoring_dir; "
                             "print(sql_dir()); print(monitoring_dir())"],
                            capture_output=True, text=True, check=True, cwd=tmp_path,
                            env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
@@ -32,7 +32,7 @@ def test_wheel_ships_sql_and_monitoring_and_finds_them(tmp_path: Path) -> None:
 
 def test_pg_ops_root_setting_wins(tmp_path: Path) -> None:
     (tmp_path / "sql").mkdir()
-    found = subprocess.run([sys.executable, "-c", "from pg_ops.paths import sql_dir; print(sql_dir())"],
+    found = subprocess.run([sys.executable, "-c", "from pg_ops.engine.paths import sql_dir; print(sql_dir())"],
                            capture_output=True, text=True, check=True, cwd=REPO,
                            env={"PG_OPS_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert found.stdout.strip() == str(tmp_path / "sql")

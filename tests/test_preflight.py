@@ -8,17 +8,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from pg_ops import preflight
-from pg_ops.db import connect, connection
-from pg_ops.errors import PgOpsError
-from pg_ops.sandbox import SandboxInfo
+from pg_ops.engine import preflight
+from pg_ops.engine.db import connect, connection
+from pg_ops.engine.errors import PgOpsError
+from pg_ops.local.sandbox import SandboxInfo
 from tests import servers
 
 SECRET = "Pw-never-shown-7731"
 
 
 def test_passes_on_the_demo(demo_db: str) -> None:
-    result = preflight.run(demo_db)
+    result = preflight.check_target(demo_db)
     assert result.failures == [], result.failure_message()
     statuses = {check.name: check.status for check in result.checks}
     assert statuses == {"server_version": "pass", "pg_stat_statements": "pass", "track_functions": "pass",
@@ -37,7 +37,7 @@ def plain_cluster() -> Iterator[SandboxInfo]:
 
 
 def test_names_missing_pg_stat_statements_and_how_to_fix_it(plain_cluster: SandboxInfo) -> None:
-    result = preflight.run(plain_cluster.dsn("postgres"))
+    result = preflight.check_target(plain_cluster.dsn("postgres"))
     # an empty cluster also lacks the platform's tables (platform_objects); this test is about the extension
     [failure] = [c for c in result.failures if c.name != "platform_objects"]
     assert failure.name == "pg_stat_statements"
@@ -52,7 +52,7 @@ def test_long_open_transaction_fails_with_its_pid(demo_db: str) -> None:
     try:
         pid = holder.execute("select pg_backend_pid() as pid").fetchone()["pid"]  # type: ignore[index]
         time.sleep(1.5)
-        result = preflight.run(demo_db, long_transaction_s=1)
+        result = preflight.check_target(demo_db, long_transaction_s=1)
     finally:
         holder.rollback()
         holder.close()
@@ -64,7 +64,7 @@ def test_long_open_transaction_fails_with_its_pid(demo_db: str) -> None:
 def test_role_that_owns_nothing_is_told_why(pg: SandboxInfo, demo_db: str) -> None:
     servers.create_login_role(pg, "reporting", SECRET)
     dbname = demo_db.rsplit("/", 1)[1]
-    result = preflight.run(servers.role_dsn(pg, dbname, "reporting", SECRET))
+    result = preflight.check_target(servers.role_dsn(pg, dbname, "reporting", SECRET))
     [failure] = result.failures
     assert failure.name == "privileges"
     assert "does not own" in failure.detail and "public.orders" in failure.detail
@@ -75,7 +75,7 @@ def test_wrong_password_is_one_line_without_the_password(pg: SandboxInfo, demo_d
     servers.create_login_role(pg, "reporting", SECRET)
     wrong = "Wrong-" + SECRET
     with pytest.raises(PgOpsError) as caught:
-        preflight.run(servers.role_dsn(pg, demo_db.rsplit("/", 1)[1], "reporting", wrong))
+        preflight.check_target(servers.role_dsn(pg, demo_db.rsplit("/", 1)[1], "reporting", wrong))
     message = str(caught.value)
     assert "password authentication failed" in message and "reporting@127.0.0.1" in message
     assert wrong not in message and SECRET not in message and "\n" not in message
@@ -85,12 +85,12 @@ def test_unreachable_server_is_one_line() -> None:
     port = servers.sandbox.free_port()  # nothing listens there
     started = time.monotonic()
     with pytest.raises(PgOpsError, match=rf"cannot connect to postgres@127.0.0.1:{port}/postgres: .*refused"):
-        preflight.run(f"postgresql://postgres:{SECRET}@127.0.0.1:{port}/postgres", connect_timeout_s=3)
+        preflight.check_target(f"postgresql://postgres:{SECRET}@127.0.0.1:{port}/postgres", connect_timeout_s=3)
     assert time.monotonic() - started < 10
 
 
 def test_does_not_leave_sessions_behind(demo_db: str) -> None:
-    preflight.run(demo_db)
+    preflight.check_target(demo_db)
     with connection(demo_db) as conn:
         left = conn.execute("select count(*) as n from pg_stat_activity where application_name = "
                             "'pg_ops preflight'").fetchone()
@@ -101,7 +101,7 @@ def test_concurrent_preflights_do_not_interfere(demo_db: str) -> None:
     results: list[int] = []
 
     def one() -> None:
-        results.append(len(preflight.run(demo_db).failures))
+        results.append(len(preflight.check_target(demo_db).failures))
 
     threads = [threading.Thread(target=one) for _ in range(3)]
     for thread in threads:

@@ -9,8 +9,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from pg_ops import index_lifecycle, migrate, rls_matrix
-from pg_ops.db import connection
+from pg_ops.engine.db import connection
+from pg_ops.engine.migrations import index_lifecycle, migrate
+from pg_ops.engine.proof import rls_matrix
 from tests.conftest import as_user
 
 
@@ -35,7 +36,7 @@ def test_every_file_applies_once_and_a_rerun_is_a_no_op(rolled_out: dict[str, An
 
 def test_every_intended_index_is_valid_with_its_definition(rolled_out: dict[str, Any], demo_db: str) -> None:
     settings = migrate.Settings.platform()
-    from pg_ops import migration_files
+    from pg_ops.engine.migrations import migration_files
 
     builds = [b for f in migration_files.discover(settings.migrations_dir) for b in f.index_builds]
     assert len(builds) == 11  # 10 concurrent builds and the rollup's own index

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from pg_ops import demo, migrate
-from pg_ops.db import connect, connection
-from pg_ops.sandbox import SandboxInfo
+from pg_ops.engine.db import connect, connection
+from pg_ops.engine.migrations import migrate
+from pg_ops.local import demo
+from pg_ops.local.sandbox import SandboxInfo
 from tests import servers
 
 RAW = """select restaurant_id, (created_at at time zone 'UTC')::date as day, count(*) as orders,

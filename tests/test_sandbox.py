@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pg_ops import binaries, sandbox
-from pg_ops.db import connection
-from pg_ops.errors import PgOpsError
+from pg_ops.engine import binaries
+from pg_ops.engine.db import connection
+from pg_ops.engine.errors import PgOpsError
+from pg_ops.local import sandbox
 from tests.cli import one_line_error, pg_ops
 
 

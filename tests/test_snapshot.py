@@ -23,13 +23,15 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pg_ops import monitoring_schema, sandbox, sensors, snapshot
-from pg_ops.daemons import ServedURL
-from pg_ops.db import connection, describe
 from pg_ops.definitions import defs
-from pg_ops.monitoring_schema import ViewRead
-from pg_ops.resources import PostgresTarget, PushgatewayTarget
-from pg_ops.sandbox import SandboxInfo
+from pg_ops.defs import sensors
+from pg_ops.defs.resources import PostgresTarget, PushgatewayTarget
+from pg_ops.engine.db import connection, describe
+from pg_ops.engine.monitoring import monitoring_schema, snapshot
+from pg_ops.engine.monitoring.monitoring_schema import ViewRead
+from pg_ops.local import sandbox
+from pg_ops.local.daemons import ServedURL
+from pg_ops.local.sandbox import SandboxInfo
 from tests import servers
 from tests.cli import one_line_error, pg_ops
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from pg_ops import dagster_home, sandbox
-from pg_ops.db import connection, describe
-from pg_ops.sandbox import DAGSTER_DB, SandboxInfo
+from pg_ops.engine.db import connection, describe
+from pg_ops.local import dagster_home, sandbox
+from pg_ops.local.sandbox import DAGSTER_DB, SandboxInfo
 from tests import servers
 from tests.cli import REPO
 

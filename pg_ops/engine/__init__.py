@@ -1,0 +1,1 @@
+"""The engine: everything pg_ops does to a database, with no Dagster import (tests/test_layers.py)."""

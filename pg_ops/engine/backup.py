@@ -1,0 +1,229 @@
+"""A verified backup before any change: pg_dump -Fc, read back, restored into a scratch database.
+
+pg_dump runs at a snapshot exported from a REPEATABLE READ transaction that pg_ops holds open, and the
+row counts of every table are taken in that same transaction: the restored copy must match them exactly,
+even while the application keeps writing. The transaction ends with the dump, so it never stalls the
+CREATE INDEX CONCURRENTLY builds that follow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import conninfo, sql
+
+from pg_ops.engine import binaries
+from pg_ops.engine.db import Connection, connect, describe, redact
+from pg_ops.engine.errors import PgOpsError
+
+Log = Callable[[str], None]
+_LIBPQ_ENV = {"host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "user": "PGUSER",
+              "password": "PGPASSWORD", "dbname": "PGDATABASE", "sslmode": "PGSSLMODE",
+              "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
+              "connect_timeout": "PGCONNECT_TIMEOUT", "passfile": "PGPASSFILE"}
+_TABLES = """select n.nspname as schema, c.relname as name
+             from pg_class c join pg_namespace n on n.oid = c.relnamespace
+             where c.relkind in ('r', 'p') and not c.relispartition
+               and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'
+             order by 1, 2"""
+
+
+@dataclass
+class BackupReport:
+    path: Path
+    size_bytes: int
+    seconds: float
+    pg_dump_version: str
+    toc_entries: int
+    tables: int
+    restore: str  # "verified", "skipped: <why>", never a silent pass
+    restore_seconds: float | None
+    row_counts: dict[str, int] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+
+
+def tool(name: str) -> Path:
+    """pg_dump / pg_restore: PG_OPS_PG_BIN, else the newest /usr/lib/postgresql/*/bin, else PATH."""
+    configured = os.environ.get("PG_OPS_PG_BIN")
+    candidates = [Path(configured) / name] if configured else []
+    if not configured:
+        candidates += sorted(binaries.SEARCH_ROOT.glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3])
+                             if p.parts[-3].isdigit() else 0, reverse=True)
+        found = shutil.which(name)
+        if found:
+            candidates.append(Path(found))
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise PgOpsError(f"{name} not found{' in PG_OPS_PG_BIN=' + configured if configured else ''}; install the "
+                     "client matching your server: apt-get install postgresql-client-15")
+
+
+def tool_major(path: Path) -> int:
+    out = subprocess.run([str(path), "--version"], capture_output=True, text=True, check=False)
+    match = re.search(r"\(PostgreSQL\)\s+(\d+)", out.stdout)
+    if out.returncode != 0 or not match:
+        raise PgOpsError(f"cannot read the version of {path} ({(out.stderr or out.stdout).strip()[:100]})")
+    return int(match.group(1))
+
+
+def check_versions(dump_major: int, server_major: int, dump_path: Path) -> None:
+    if dump_major < server_major:
+        raise PgOpsError(f"{dump_path} is version {dump_major}, older than the server ({server_major}); a dump "
+                         f"needs pg_dump {server_major} or newer: apt-get install postgresql-client-{server_major} "
+                         "or set PG_OPS_PG_BIN")
+
+
+def libpq_env(dsn: str, dbname: str | None = None) -> dict[str, str]:
+    """The connection as PG* variables: the password never reaches a command line (ps would show it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    for key, value in conninfo.conninfo_to_dict(dsn).items():
+        if key in _LIBPQ_ENV and value is not None:
+            env[_LIBPQ_ENV[key]] = str(value)
+    if dbname:
+        env["PGDATABASE"] = dbname
+    return env
+
+
+def _writable_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".pg_ops-probe-"):
+            pass
+    except OSError as exc:
+        raise PgOpsError(f"backup folder {folder} is not writable ({exc.strerror or exc}); choose another folder "
+                         "(backup config: folder) or fix its permissions") from None
+
+
+def _count_rows(conn: Connection) -> dict[str, int]:
+    counts = {}
+    for row in conn.execute(_TABLES).fetchall():
+        counted = conn.execute(sql.SQL("select count(*) as n from {}.{}").format(
+            sql.Identifier(row["schema"]), sql.Identifier(row["name"]))).fetchone()
+        counts[f"{row['schema']}.{row['name']}"] = int(counted["n"]) if counted else 0
+    return counts
+
+
+def _dump(dsn: str, dump: Path, target: Path, snapshot: str, log: Log) -> None:
+    partial = target.with_suffix(".partial")
+    argv = [str(dump), "--format=custom", f"--snapshot={snapshot}", "--no-password", "-f", str(partial)]
+    process = subprocess.Popen(argv, env=libpq_env(dsn), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    stderr_lines: list[str] = []
+    reader = threading.Thread(target=lambda: stderr_lines.extend(process.stderr or []), daemon=True)
+    reader.start()
+    last_report = time.monotonic()
+    while process.poll() is None:
+        time.sleep(0.2)
+        if time.monotonic() - last_report >= 2 and partial.exists():
+            log(f"backup: {partial.stat().st_size / 2**20:,.1f} MiB written")
+            last_report = time.monotonic()
+    reader.join(timeout=5)
+    if process.returncode != 0:
+        partial.unlink(missing_ok=True)
+        detail = redact(stderr_lines[-1].strip() if stderr_lines else f"exit {process.returncode}", dsn)
+        raise PgOpsError(f"pg_dump failed: {detail}")
+    partial.rename(target)
+
+
+def _toc(restore: Path, target: Path) -> tuple[int, int]:
+    listed = subprocess.run([str(restore), "--list", str(target)], capture_output=True, text=True, check=False)
+    if listed.returncode != 0:
+        raise PgOpsError(f"pg_restore cannot read the backup {target}: {listed.stderr.strip()[:200]}")
+    entries = [line for line in listed.stdout.splitlines() if line and not line.startswith(";")]
+    return len(entries), sum(1 for line in entries if " TABLE DATA " in line)
+
+
+def _verify_by_restore(dsn: str, restore: Path, target: Path, expected: dict[str, int], log: Log) -> tuple[str, float]:
+    started = time.perf_counter()
+    source_db = conninfo.conninfo_to_dict(dsn).get("dbname") or "db"
+    scratch = f"pgops_verify_{str(source_db)[:30]}_{int(time.time())}"
+    with connect(dsn, application_name="pg_ops backup verify") as conn:
+        can = conn.execute("select rolcreatedb or rolsuper as ok from pg_roles where rolname = current_user").fetchone()
+        if not (can and can["ok"]):
+            return "skipped: the connecting role may not create the scratch database (CREATEDB)", 0.0
+        conn.execute(sql.SQL("create database {} template template0").format(sql.Identifier(scratch)))
+    try:
+        log(f"backup: restoring into scratch database {scratch} to verify it")
+        result = subprocess.run([str(restore), "--no-owner", "--exit-on-error", "--jobs=2", "--no-password",
+                                 "-d", scratch, str(target)], env=libpq_env(dsn, scratch),
+                                capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise PgOpsError(f"backup {target.name} does not restore: {redact(result.stderr.strip()[-300:], dsn)}")
+        scratch_dsn = conninfo.make_conninfo(dsn, dbname=scratch)
+        with connect(scratch_dsn, application_name="pg_ops backup verify") as conn:
+            restored = _count_rows(conn)
+        mismatched = [f"{t}: {n} in the dump's snapshot, {restored.get(t)} restored" for t, n in expected.items()
+                      if restored.get(t) != n]
+        if mismatched:
+            raise PgOpsError(f"backup {target.name} restored with different row counts: {'; '.join(mismatched[:3])}")
+    finally:
+        with connect(dsn, application_name="pg_ops backup verify") as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(scratch)))
+    return "verified", time.perf_counter() - started
+
+
+def _retain(folder: Path, dbname: str, keep_last: int) -> list[str]:
+    """Delete this database's older backups; never another database's, never a file we did not name."""
+    pattern = re.compile(rf"^{re.escape(dbname)}_\d{{8}}T\d{{6}}\.\d{{6}}Z\.dump$")
+    ours = sorted(p for p in folder.iterdir() if pattern.match(p.name))
+    removed = []
+    for old in ours[:-keep_last] if keep_last > 0 else []:
+        old.unlink()
+        removed.append(old.name)
+    return removed
+
+
+def take(dsn: str, folder: Path, verify_restore: bool = True, keep_last: int = 5,
+        log: Log = lambda _: None) -> BackupReport:
+    if keep_last < 1:
+        raise PgOpsError(f"keep_last must be at least 1 (the backup just taken), got {keep_last}")
+    dump, restore = tool("pg_dump"), tool("pg_restore")
+    _writable_folder(folder)
+    dbname = str(conninfo.conninfo_to_dict(dsn).get("dbname") or "postgres")
+    # Microseconds keep names unique and in time order, which retention relies on.
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = folder / f"{re.sub(r'[^A-Za-z0-9_-]', '_', dbname)}_{stamp}.dump"
+    started = time.perf_counter()
+    with connect(dsn, application_name="pg_ops backup", autocommit=False) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        server_major = int(conn.execute("select current_setting('server_version_num')::int / 10000 as m")
+                           .fetchone()["m"])  # type: ignore[index]
+        dump_major = tool_major(dump)
+        check_versions(dump_major, server_major, dump)
+        snapshot = conn.execute("select pg_export_snapshot() as s").fetchone()["s"]  # type: ignore[index]
+        log(f"backup: pg_dump {dump_major} of {describe(dsn)} at snapshot {snapshot} into {target}")
+        expected = _count_rows(conn)
+        try:
+            _dump(dsn, dump, target, snapshot, log)
+        finally:
+            conn.rollback()  # ends the snapshot: index builds must not wait for it
+    seconds = time.perf_counter() - started
+    size = target.stat().st_size
+    log(f"backup: {size / 2**20:,.1f} MiB in {seconds:.1f} s")
+    entries, tables = _toc(restore, target)
+    if verify_restore:
+        try:
+            outcome, restore_seconds = _verify_by_restore(dsn, restore, target, expected, log)
+        except (PgOpsError, psycopg.Error):
+            target.rename(target.with_suffix(".unverified"))
+            raise
+    else:
+        outcome, restore_seconds = "skipped: verify_restore is off (the table of contents was read)", 0.0
+    removed = _retain(folder, target.name.rsplit("_", 1)[0], keep_last)  # <db>_<stamp>.dump
+    return BackupReport(path=target, size_bytes=size, seconds=seconds, pg_dump_version=str(dump_major),
+                        toc_entries=entries, tables=tables, restore=outcome,
+                        restore_seconds=restore_seconds if verify_restore else None, row_counts=expected,
+                        removed=removed)

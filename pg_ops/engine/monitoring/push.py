@@ -1,0 +1,70 @@
+"""Pushing outcomes to a Prometheus Pushgateway, with prometheus-client. Optional: no URL, no push."""
+
+from __future__ import annotations
+
+import socket
+import time
+from urllib.error import HTTPError, URLError
+
+from prometheus_client import CollectorRegistry, Gauge, delete_from_gateway, push_to_gateway
+
+from pg_ops.engine.errors import PgOpsError
+from pg_ops.engine.proof.benchmark import SuiteRun
+
+
+def push(url: str, job: str, database: str, registry: CollectorRegistry, timeout_s: float, what: str) -> None:
+    """PUT: the group {job, database} becomes exactly this registry, so series that vanished vanish there too."""
+    try:
+        push_to_gateway(url, job=job, registry=registry, grouping_key={"database": database}, timeout=timeout_s)
+    except (URLError, OSError) as exc:
+        raise PgOpsError(f"Pushgateway {url} did not take {what}: {_reason(exc, timeout_s)}") from None
+
+
+def delete(url: str, job: str, database: str, timeout_s: float) -> None:
+    """Remove the group {job, database} from the gateway (a database no longer watched)."""
+    try:
+        delete_from_gateway(url, job=job, grouping_key={"database": database}, timeout=timeout_s)
+    except (URLError, OSError) as exc:
+        raise PgOpsError(f"Pushgateway {url} did not delete {job} of {database}: {_reason(exc, timeout_s)}") from None
+
+
+def _reason(exc: BaseException, timeout_s: float) -> str:
+    if isinstance(exc, HTTPError):  # the gateway says what it refused in the body
+        body = exc.read().decode(errors="replace").strip()
+        return f"HTTP {exc.code}: {body.splitlines()[0][:300] if body else exc.reason}"
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"no answer within {timeout_s:g} s"
+    return str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
+
+
+def push_validation(url: str, database: str, run: SuiteRun, passed: bool, timeout_s: float = 5.0) -> int:
+    """p95 per query, pass/fail and a timestamp, grouped by database. PUT: series of dropped queries vanish."""
+    registry = CollectorRegistry()
+    p95 = Gauge("pg_ops_validation_p95_seconds", "p95 latency of a suite query in the last validation",
+                ["query"], registry=registry)
+    executions = Gauge("pg_ops_validation_executions", "Timed executions of a suite query in the last validation",
+                       ["query"], registry=registry)
+    for result in run.results:
+        if result.p95 is not None:
+            p95.labels(query=result.name).set(result.p95 / 1000)
+            executions.labels(query=result.name).set(result.executions)
+    Gauge("pg_ops_validation_passed", "1 when every query met its target and used its index, else 0",
+          registry=registry).set(1 if passed else 0)
+    Gauge("pg_ops_validation_timestamp_seconds", "When the last validation finished (Unix time)",
+          registry=registry).set(time.time())
+    push(url, "pg_ops_validation", database, registry, timeout_s, "the validation outcome")
+    return len(run.results)
+
+
+def push_backup(url: str, database: str, size_bytes: int, seconds: float, verified: bool,
+                timeout_s: float = 5.0) -> None:
+    """The last successful backup: when, how big, how long, and whether a restore verified it."""
+    registry = CollectorRegistry()
+    Gauge("pg_ops_backup_last_success_timestamp_seconds", "When the last successful backup finished (Unix time)",
+          registry=registry).set(time.time())
+    Gauge("pg_ops_backup_size_bytes", "Size of the last backup, bytes", registry=registry).set(size_bytes)
+    Gauge("pg_ops_backup_duration_seconds", "How long pg_dump took", registry=registry).set(seconds)
+    Gauge("pg_ops_backup_restore_verified", "1 when the last backup was restored and counted", registry=registry
+          ).set(1 if verified else 0)
+    push(url, "pg_ops_backup", database, registry, timeout_s, "the backup outcome")

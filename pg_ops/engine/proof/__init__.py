@@ -1,0 +1,1 @@
+"""Proving a rollout: the benchmark suite, the RLS matrix, the verdicts."""

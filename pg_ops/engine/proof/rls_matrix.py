@@ -1,0 +1,78 @@
+"""Who can see and write what: the platform's allow/deny matrix, taken as each kind of user.
+
+Recorded before the RLS rewrite and compared after it: the rewrite must be faster and nothing else.
+Writes are attempted in savepoints and rolled back, so taking the matrix changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import psycopg
+from psycopg import sql
+
+from pg_ops.engine import sqlfiles
+from pg_ops.engine.db import connect
+
+Matrix = dict[str, dict[str, str]]
+
+
+def _attempts() -> list[tuple[str, str]]:
+    text = sqlfiles.text("rls/attempts.sql")
+    parts = re.split(r"^-- name: (\w+)\s*$", text, flags=re.MULTILINE)
+    return [(parts[i], parts[i + 1].strip().rstrip(";")) for i in range(1, len(parts), 2)]
+
+
+def take(dsn: str) -> Matrix:
+    matrix: Matrix = {}
+    with connect(dsn, application_name="pg_ops rls matrix") as conn:
+        users = conn.execute(sqlfiles.read("rls/users.sql")).fetchall()
+    for user in users:
+        role = "anon" if user["id"] is None else "authenticated"
+        claims = "" if user["id"] is None else json.dumps({"sub": str(user["id"]), "role": role})
+        row: dict[str, str] = {}
+        with connect(dsn, application_name="pg_ops rls matrix", autocommit=False) as conn:
+            conn.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
+            conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+            for name, statement in _attempts():
+                conn.execute("savepoint attempt")
+                try:
+                    cursor = conn.execute(statement, {"me": user["id"]})
+                    if name.startswith("read_"):
+                        ids = ",".join(str(r["id"]) for r in cursor.fetchall())
+                        row[name] = f"{cursor.rowcount}:{hashlib.md5(ids.encode()).hexdigest()[:10]}"
+                    else:
+                        row[name] = f"rows={cursor.rowcount}"
+                except psycopg.Error as exc:
+                    row[name] = type(exc).__name__
+                conn.execute("rollback to savepoint attempt")
+            conn.rollback()
+        matrix[user["who"]] = row
+    return matrix
+
+
+def differences(before: Matrix, after: Matrix) -> list[str]:
+    found = []
+    for who in sorted(set(before) | set(after)):
+        for action in sorted(set(before.get(who, {})) | set(after.get(who, {}))):
+            a, b = before.get(who, {}).get(action), after.get(who, {}).get(action)
+            if a != b:
+                found.append(f"{who} {action}: {a} before, {b} after")
+    return found
+
+
+def save(dsn: str, matrix: Matrix, label: str) -> None:
+    with connect(dsn, application_name="pg_ops rls matrix") as conn:
+        conn.execute("create schema if not exists pgops")
+        conn.execute(sqlfiles.read("pgops/rls_matrix.sql"))
+        conn.execute(sqlfiles.read("pgops/rls_matrix_save.sql"), (label, json.dumps(matrix)))
+
+
+def load(dsn: str, label: str) -> Matrix | None:
+    with connect(dsn, application_name="pg_ops rls matrix") as conn:
+        if conn.execute("select to_regclass('pgops.rls_matrix') is null as missing").fetchone() == {"missing": True}:
+            return None
+        row = conn.execute("select matrix from pgops.rls_matrix where label = %s", (label,)).fetchone()
+    return None if row is None else dict(row["matrix"])

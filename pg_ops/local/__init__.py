@@ -1,0 +1,1 @@
+"""Local tools: the sandbox cluster, the test daemons, the demo loader, the benchmark."""
