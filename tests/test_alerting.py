@@ -26,7 +26,7 @@ RECORDS = monitoring_stack.recording_rules(ALERTS)
 def test_prometheus_config_rules_and_alertmanager_pass_the_real_tools() -> None:
     assert "SUCCESS" in monitoring_stack.check_prometheus_config(PROMETHEUS / "prometheus.yml")
     assert f"SUCCESS: {len(RULES) + len(RECORDS)} rules found" in monitoring_stack.check_rules(ALERTS)
-    assert len(RULES) == 41 and len(RECORDS) == 2
+    assert len(RULES) == 41 and len(RECORDS) == 3
     assert "SUCCESS" in monitoring_stack.test_rules(PROMETHEUS / "alerts_test.yml")
     assert "SUCCESS" in monitoring_stack.check_alertmanager(monitoring_dir() / "alertmanager" / "alertmanager.yml")
 

@@ -158,7 +158,7 @@ def test_a_failing_watchdog_says_so_once(demo_db: str) -> None:
     said: list[str] = []
     with Poller(demo_db, lambda conn: conn.execute("select 1 / 0"), 0.05, "test watch", on_failure=said.append):
         time.sleep(0.5)
-    assert said == ["test watch stopped: division by zero; the work it watches goes on"]
+    assert said == ["pg_ops test watch stopped: division by zero; the work it watches goes on"]
 
 
 # --- 3, 4, 6, 7, 9. Bad input: one line, non-zero, nothing changed -------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pg_ops.engine.db import connect, connection
+from pg_ops.engine.db import Target, connect, connection
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.migrations import migrate
 from tests.cli import REPO, one_line_error, pg_ops
@@ -276,3 +276,23 @@ def test_a_deadlock_with_the_application_costs_us_a_retry_never_the_application(
     migration.join(30)
     assert [a.version for a in result["report"].applied] == ["001"]
     assert any("lock_timeout" in line and "retry" in line for line in lines)
+
+
+def test_the_targets_settings_reach_every_connection_and_ddl_lifts_only_the_statement_timeout(
+        db: str, tmp_path: Path) -> None:
+    """One object from the resource down: the application name and timeouts the operator configured are on
+    the sessions the engine opens; a migration's statements run without the statement timeout."""
+    target = Target(dsn=db, application_name="rollout-2am", statement_timeout_ms=4321)
+    write(tmp_path, "001_seen.sql", "create table public.mt_seen as select current_setting('application_name') as app, "
+                                    "current_setting('statement_timeout') as timeout;", step="rls_policies",
+          transaction="on")
+    migrate.apply(target, settings(tmp_path))
+    with connection(db) as conn:
+        assert conn.execute("select app, timeout from public.mt_seen").fetchone() == {
+            "app": "rollout-2am migrate", "timeout": "0"}
+        conn.execute("drop table public.mt_seen")
+    with target.connect("metadata") as conn:
+        assert conn.execute("select current_setting('application_name') as app, "
+                            "current_setting('statement_timeout') as timeout").fetchone() == {
+            "app": "rollout-2am metadata", "timeout": "4321ms"}
+    assert ledger_rows(db) == {"001": ("success", None)}

@@ -17,6 +17,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -292,11 +293,11 @@ def test_database_down_is_one_line_and_the_next_tick_after_it_returns_reconnects
 
 # Through the Dagster sensor, as the daemon calls it.
 
-def _evaluate(cursor: str | None, dsn: str, gateway: str) -> tuple[str, str | None, int]:
+def _evaluate(cursor: str | None, dsn: str, gateway: str, **target: Any) -> tuple[str, str | None, int]:
     """One tick of the sensor as the code location defines it, with the resources the daemon would bind."""
     sensor = defs.resolve_sensor_def("monitoring_snapshot")
     with dg.build_sensor_context(cursor=cursor, resources={
-            "target": PostgresTarget(dsn=dsn), "pushgateway": PushgatewayTarget(url=gateway)}) as context:
+            "target": PostgresTarget(dsn=dsn, **target), "pushgateway": PushgatewayTarget(url=gateway)}) as context:
         result = sensor.evaluate_tick(context)
     return result.skip_message or "", result.cursor, len(result.run_requests or [])
 
@@ -429,3 +430,17 @@ def test_before_the_monitoring_step_a_tick_writes_nothing_and_says_what_to_do(
     assert not outcome.ok and not outcome.pushed and not outcome.saved
     assert created is not None and created["t"] is None  # no schema, no table in a database not rolled out yet
     assert not gateway_samples(gateway, describe(untouched))
+
+
+def test_the_sensor_reaches_the_database_with_the_targets_own_settings(
+        watched: str, gateway: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sensor is given the resource's target, not a second one of its own: its kept sessions carry the
+    configured application name and statement timeout."""
+    monkeypatch.setenv("MONITORING_PASSWORD", PASSWORD)
+    line, _, _ = _evaluate(None, watched, gateway, application_name="rollout-2am", statement_timeout_ms=7777)
+    assert "history saved" in line, line
+    with connection(watched) as conn:
+        kept = conn.execute("select usename, application_name from pg_stat_activity where datname = current_database() "
+                            "and application_name like 'rollout-2am%' order by 1, 2").fetchall()
+    assert {r["application_name"] for r in kept} == {"rollout-2am monitoring snapshot"}
+    assert {r["usename"] for r in kept} == {"monitoring", "postgres"}  # the readers, and the history's writer

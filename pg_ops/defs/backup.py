@@ -26,13 +26,13 @@ class BackupConfig(dg.Config):
 def backup(context: dg.AssetExecutionContext, target: PostgresTarget, pushgateway: PushgatewayTarget,
            config: BackupConfig) -> dg.MaterializeResult:
     """A pg_dump of the target, read back and restored into a scratch database with row-count parity."""
-    pending = migrate.plan(target.dsn, migrate.Settings.platform()).pending
+    pending = migrate.plan(target.db, migrate.Settings.platform()).pending
     if not pending and not config.always:
         context.log.info("no migration is pending: nothing will change, so no backup is needed (config always=true "
                          "takes one anyway)")
         return dg.MaterializeResult(metadata={"outcome": "no-op: nothing pending", "pending_migrations": 0})
     folder = Path(config.folder) if config.folder else state_dir() / "backups"
-    report = take(target.dsn, folder, verify_restore=config.verify_restore,
+    report = take(target.db, folder, verify_restore=config.verify_restore,
                                keep_last=config.keep_last, log=context.log.info)
     pushed = "no Pushgateway configured"
     if pushgateway.url:

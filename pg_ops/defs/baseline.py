@@ -24,19 +24,19 @@ class SuiteConfig(dg.Config):
 def baseline_performance(context: dg.AssetExecutionContext, target: PostgresTarget,
                          config: SuiteConfig) -> dg.MaterializeResult:
     """The suite measured before any change, and who may see and write what before the RLS rewrite."""
-    plan = migrate.plan(target.dsn, migrate.Settings.platform())
+    plan = migrate.plan(target.db, migrate.Settings.platform())
     if not plan.pending:
-        earlier = benchmark.latest(target.dsn, "baseline")
+        earlier = benchmark.latest(target.db, "baseline")
         note = "the baseline recorded earlier stands" if earlier else "no baseline was recorded before the rollout"
         context.log.info(f"no-op: the rollout is already applied, so a baseline measured now would not be one; {note}")
         return dg.MaterializeResult(metadata={"outcome": f"no-op: rollout already applied; {note}"})
     queries = suite.load(baseline=True)
-    run = benchmark.run_suite(target.dsn, queries, "baseline", seed=config.seed, executions=config.executions,
+    run = benchmark.run_suite(target.db, queries, "baseline", seed=config.seed, executions=config.executions,
                               warmup=config.warmup, budget_s=config.budget_s, log=context.log.info)
-    benchmark.save(target.dsn, run)
+    benchmark.save(target.db, run)
     matrix_note = "kept (the RLS rewrite is already applied)"
     if any(f.step == "rls_policies" for f in plan.pending):
-        rls_matrix.save(target.dsn, rls_matrix.take(target.dsn), BEFORE_RLS)
+        rls_matrix.save(target.db, rls_matrix.take(target.db), BEFORE_RLS)
         matrix_note = "recorded"
     return dg.MaterializeResult(metadata={"outcome": "measured", "run_id": run.run_id, "results": results_table(run),
                                           "rls_matrix": matrix_note})

@@ -22,16 +22,15 @@ class MigrationConfig(dg.Config):
     runner_lock_wait_s: int = 60
 
 
-def _settings(config: MigrationConfig, target: PostgresTarget) -> migrate.Settings:
+def _settings(config: MigrationConfig) -> migrate.Settings:
     return migrate.Settings.platform(lock_timeout_ms=config.lock_timeout_ms, ddl_attempts=config.ddl_attempts,
                                      build_attempts=config.build_attempts,
-                                     runner_lock_wait_s=float(config.runner_lock_wait_s),
-                                     application_name=f"{target.application_name} migrate")
+                                     runner_lock_wait_s=float(config.runner_lock_wait_s))
 
 
 def _apply_step(context: dg.AssetExecutionContext, target: PostgresTarget, config: MigrationConfig,
                 step: str) -> tuple[migrate.Report, dict[str, Any]]:
-    report = migrate.apply(target.dsn, _settings(config, target), step=step, log=context.log.info)
+    report = migrate.apply(target.db, _settings(config), step=step, log=context.log.info)
     if not report.applied:
         context.log.info(f"no-op: every {step} file was already applied ({len(report.skipped)} files)")
     metadata: dict[str, Any] = {

@@ -16,8 +16,8 @@ from pg_ops.engine.paths import monitoring_dir
 def install_monitoring_schema(context: dg.AssetExecutionContext, target: PostgresTarget) -> dg.MaterializeResult:
     """pg_stat_statements, the monitoring views, and a `monitoring` role that can read them and nothing else."""
     password = monitoring_schema.password_from_env()
-    report = monitoring_schema.apply(target.dsn, password, log=context.log.info)
-    monitoring_dsn = monitoring_schema.role_dsn(target.dsn, password)
+    report = monitoring_schema.apply(target.db, password, log=context.log.info)
+    monitoring_dsn = monitoring_schema.role_target(target.db, password)
     # read as the role, as the exporter will
     counts = {view: len(rows) for view, rows in monitoring_schema.read_views(monitoring_dsn).items()}
     return dg.MaterializeResult(metadata={
@@ -48,7 +48,7 @@ def check_monitoring_stack(context: dg.AssetExecutionContext, target: PostgresTa
     Pushgateway ready. Every check runs; the failure names each one that did not pass."""
     password = monitoring_schema.password_from_env()
     findings = monitoring_stack.check_stack(
-        monitoring_dir(), monitoring_schema.role_dsn(target.dsn, password), config.prometheus_url,
+        monitoring_dir(), monitoring_schema.role_target(target.db, password), config.prometheus_url,
         config.alertmanager_url, config.pushgateway_url or os.environ.get("PUSHGATEWAY_URL", ""), config.exporter_url)
     for finding in findings:
         (context.log.info if finding.ok else context.log.warning)(f"{finding.component}: {finding.detail}")

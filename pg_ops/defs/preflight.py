@@ -18,12 +18,7 @@ def preflight(
     context: dg.AssetExecutionContext, target: PostgresTarget, config: PreflightConfig
 ) -> dg.MaterializeResult:
     """The target is fit for a rollout: version, pg_stat_statements, privileges, no long transactions, disk."""
-    result = check_target(
-        target.dsn,
-        long_transaction_s=config.long_transaction_seconds,
-        application_name=target.application_name,
-        connect_timeout_s=target.connect_timeout_s,
-    )
+    result = check_target(target.db, long_transaction_s=config.long_transaction_seconds)
     for check in result.checks:
         log = context.log.warning if check.status != "pass" else context.log.info
         log(f"{check.status.upper()} {check.name}: {check.detail}")

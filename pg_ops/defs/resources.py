@@ -3,34 +3,36 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import dagster as dg
 
 from pg_ops.defs import runs
-from pg_ops.engine.db import Connection, connect, describe
+from pg_ops.engine.db import Connection, Target, describe
 
 
 class PostgresTarget(dg.ConfigurableResource):
-    """The target database. The DSN comes from the environment (PG_OPS_DSN) and is never logged."""
+    """The target database. The DSN comes from the environment (PG_OPS_DSN) and is never logged; its
+    settings travel with it to every connection the engine opens (`db`)."""
 
     dsn: str
     application_name: str = "pg_ops"
     connect_timeout_s: int = 10
-    statement_timeout_ms: int = 60_000
+    statement_timeout_ms: int = 60_000  # the engine lifts it where a long statement is the job (DDL, backup)
 
-    def connect(self, **overrides: object) -> Connection:
-        options: dict[str, object] = {
-            "application_name": self.application_name,
-            "connect_timeout_s": self.connect_timeout_s,
-            "statement_timeout_ms": self.statement_timeout_ms,
-        }
-        options.update(overrides)
-        return connect(self.dsn, **options)  # type: ignore[arg-type]
+    @property
+    def db(self) -> Target:
+        """What the engine is given: the DSN and its settings, as one object."""
+        return Target(dsn=self.dsn, application_name=self.application_name, connect_timeout_s=self.connect_timeout_s,
+                      statement_timeout_ms=self.statement_timeout_ms)
+
+    def connect(self, purpose: str = "", **overrides: Any) -> Connection:
+        return self.db.connect(purpose, **overrides)
 
     @property
     def label(self) -> str:
         """user@host:port/db: safe for logs, metadata and tags."""
-        return describe(self.dsn)
+        return self.db.label
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Where the run's worker lives, so that a run whose process died can be told from a slow one.

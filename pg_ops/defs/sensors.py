@@ -51,7 +51,7 @@ def take_snapshot(cursor: str | None, target: PostgresTarget, gateway: Pushgatew
     except ValueError:  # a cursor edited by hand: start afresh rather than fail every tick
         state = {}
     try:
-        snapshot_target = snapshot.target_from_env(target.dsn, gateway.url, min(gateway.timeout_s, 5.0))
+        snapshot_target = snapshot.target_from_env(target.db, gateway.url, min(gateway.timeout_s, 5.0))
     except PgOpsError as exc:
         return f"no snapshot: {exc}", json.dumps(state)
     outcome = snapshotter_for(snapshot_target).tick()

@@ -28,14 +28,14 @@ def validation(context: dg.AssetExecutionContext, target: PostgresTarget, pushga
     """The suite measured after the rollout, side by side with the baseline: speed-ups, plans, a summary."""
     queries = suite.load()
     targets = verdicts.parse_targets(config.targets_ms, queries)  # a bad target stops here, before any run
-    run = benchmark.run_suite(target.dsn, queries, "validation", seed=config.seed, executions=config.executions,
+    run = benchmark.run_suite(target.db, queries, "validation", seed=config.seed, executions=config.executions,
                               warmup=config.warmup, budget_s=config.budget_s, log=context.log.info)
-    benchmark.save(target.dsn, run)
-    before = benchmark.latest(target.dsn, "baseline")
+    benchmark.save(target.db, run)
+    before = benchmark.latest(target.db, "baseline")
     rows, table_md = verdicts.comparison(before, run)
     pushed = "no Pushgateway configured"
     if pushgateway.url:
-        saved = benchmark.latest(target.dsn, "validation")
+        saved = benchmark.latest(target.db, "validation")
         passed = (verdicts.targets_met(saved, targets).passed and verdicts.plans_use_indexes(saved, queries).passed)
         try:
             push.push_validation(pushgateway.url, target.label, run, passed, pushgateway.timeout_s)
@@ -79,32 +79,32 @@ def queries_meet_targets(context: dg.AssetCheckExecutionContext, target: Postgre
     """Every query's p95 is under its target: the files' target_ms, or the validation config's targets_ms."""
     recorded = _recorded(context, "targets_ms")
     targets = dict(recorded) if recorded is not None else verdicts.parse_targets("", suite.load())
-    return _result(verdicts.targets_met(benchmark.latest(target.dsn, "validation"), targets), "targets")
+    return _result(verdicts.targets_met(benchmark.latest(target.db, "validation"), targets), "targets")
 
 
 @dg.asset_check(asset=validation, blocking=True)
 @one_line_failures
 def plans_use_expected_indexes(target: PostgresTarget) -> dg.AssetCheckResult:
     """Each query's plan uses the index built for it, and nothing scans orders or products whole."""
-    return _result(verdicts.plans_use_indexes(benchmark.latest(target.dsn, "validation"), suite.load()), "plans")
+    return _result(verdicts.plans_use_indexes(benchmark.latest(target.db, "validation"), suite.load()), "plans")
 
 
 @dg.asset_check(asset=validation, blocking=True)
 @one_line_failures
 def functions_match_pandas(target: PostgresTarget) -> dg.AssetCheckResult:
     """The four analytics functions equal a pandas computation over the raw rows (admin and owner)."""
-    return _result(verdicts.functions_match_reference(target.dsn), "cases")
+    return _result(verdicts.functions_match_reference(target.db), "cases")
 
 
 @dg.asset_check(asset=validation, blocking=True)
 @one_line_failures
 def rls_unchanged(target: PostgresTarget) -> dg.AssetCheckResult:
     """Who may see and write what is exactly what it was before the RLS rewrite."""
-    before = rls_matrix.load(target.dsn, BEFORE_RLS)
+    before = rls_matrix.load(target.db, BEFORE_RLS)
     if before is None:
         return _result(verdicts.Verdict(False, "no matrix recorded before the rewrite",
                                           "skipped: no allow/deny matrix was recorded before the RLS rewrite", []), "")
-    found = rls_matrix.differences(before, rls_matrix.take(target.dsn))
+    found = rls_matrix.differences(before, rls_matrix.take(target.db))
     cells = sum(len(v) for v in before.values())
     return _result(verdicts.Verdict(not found, None, "; ".join(found[:4]) or f"all {cells} cells unchanged", []), "")
 
@@ -115,9 +115,9 @@ def no_regression(context: dg.AssetCheckExecutionContext, target: PostgresTarget
     """No query's p95 got worse than the previous validation's beyond the rule the validation recorded."""
     rule = _recorded(context, "regression_rule") or {"tolerance": ValidationConfig().regression_tolerance,
                                                      "slack_ms": ValidationConfig().regression_slack_ms}
-    now = benchmark.latest(target.dsn, "validation")
+    now = benchmark.latest(target.db, "validation")
     run_id = str(next(iter(now.values()))["run_id"]) if now else None
-    earlier = benchmark.latest(target.dsn, "validation", before_run=run_id)
+    earlier = benchmark.latest(target.db, "validation", before_run=run_id)
     return _result(verdicts.no_regression(now, earlier, tolerance=float(rule["tolerance"]),
                                           slack_ms=float(rule["slack_ms"])), "queries")
 

@@ -24,7 +24,7 @@ import psycopg
 from psycopg import conninfo, sql
 
 from pg_ops.engine import binaries
-from pg_ops.engine.db import Connection, connect, describe, redact
+from pg_ops.engine.db import Connection, Target, as_target, connect, describe, redact
 from pg_ops.engine.errors import PgOpsError
 
 Log = Callable[[str], None]
@@ -85,10 +85,10 @@ def check_versions(dump_major: int, server_major: int, dump_path: Path) -> None:
                          "or set PG_OPS_PG_BIN")
 
 
-def libpq_env(dsn: str, dbname: str | None = None) -> dict[str, str]:
+def libpq_env(dsn: Target | str, dbname: str | None = None) -> dict[str, str]:
     """The connection as PG* variables: the password never reaches a command line (ps would show it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    for key, value in conninfo.conninfo_to_dict(dsn).items():
+    for key, value in conninfo.conninfo_to_dict(as_target(dsn).dsn).items():
         if key in _LIBPQ_ENV and value is not None:
             env[_LIBPQ_ENV[key]] = str(value)
     if dbname:
@@ -115,7 +115,7 @@ def _count_rows(conn: Connection) -> dict[str, int]:
     return counts
 
 
-def _dump(dsn: str, dump: Path, target: Path, snapshot: str, log: Log) -> None:
+def _dump(dsn: Target | str, dump: Path, target: Path, snapshot: str, log: Log) -> None:
     partial = target.with_suffix(".partial")
     argv = [str(dump), "--format=custom", f"--snapshot={snapshot}", "--no-password", "-f", str(partial)]
     process = subprocess.Popen(argv, env=libpq_env(dsn), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -145,11 +145,12 @@ def _toc(restore: Path, target: Path) -> tuple[int, int]:
     return len(entries), sum(1 for line in entries if " TABLE DATA " in line)
 
 
-def _verify_by_restore(dsn: str, restore: Path, target: Path, expected: dict[str, int], log: Log) -> tuple[str, float]:
+def _verify_by_restore(dsn: Target | str, restore: Path, target: Path, expected: dict[str, int],
+                       log: Log) -> tuple[str, float]:
     started = time.perf_counter()
-    source_db = conninfo.conninfo_to_dict(dsn).get("dbname") or "db"
+    source_db = conninfo.conninfo_to_dict(as_target(dsn).dsn).get("dbname") or "db"
     scratch = f"pgops_verify_{str(source_db)[:30]}_{int(time.time())}"
-    with connect(dsn, application_name="pg_ops backup verify") as conn:
+    with connect(dsn, purpose="backup verify") as conn:
         can = conn.execute("select rolcreatedb or rolsuper as ok from pg_roles where rolname = current_user").fetchone()
         if not (can and can["ok"]):
             return "skipped: the connecting role may not create the scratch database (CREATEDB)", 0.0
@@ -161,15 +162,15 @@ def _verify_by_restore(dsn: str, restore: Path, target: Path, expected: dict[str
                                 capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise PgOpsError(f"backup {target.name} does not restore: {redact(result.stderr.strip()[-300:], dsn)}")
-        scratch_dsn = conninfo.make_conninfo(dsn, dbname=scratch)
-        with connect(scratch_dsn, application_name="pg_ops backup verify") as conn:
+        scratch_dsn = as_target(dsn).with_conninfo(dbname=scratch)
+        with connect(scratch_dsn, purpose="backup verify", statement_timeout_ms=0) as conn:
             restored = _count_rows(conn)
         mismatched = [f"{t}: {n} in the dump's snapshot, {restored.get(t)} restored" for t, n in expected.items()
                       if restored.get(t) != n]
         if mismatched:
             raise PgOpsError(f"backup {target.name} restored with different row counts: {'; '.join(mismatched[:3])}")
     finally:
-        with connect(dsn, application_name="pg_ops backup verify") as conn:
+        with connect(dsn, purpose="backup verify") as conn:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(scratch)))
     return "verified", time.perf_counter() - started
 
@@ -185,18 +186,20 @@ def _retain(folder: Path, dbname: str, keep_last: int) -> list[str]:
     return removed
 
 
-def take(dsn: str, folder: Path, verify_restore: bool = True, keep_last: int = 5,
+def take(dsn: Target | str, folder: Path, verify_restore: bool = True, keep_last: int = 5,
         log: Log = lambda _: None) -> BackupReport:
     if keep_last < 1:
         raise PgOpsError(f"keep_last must be at least 1 (the backup just taken), got {keep_last}")
     dump, restore = tool("pg_dump"), tool("pg_restore")
     _writable_folder(folder)
-    dbname = str(conninfo.conninfo_to_dict(dsn).get("dbname") or "postgres")
+    dbname = str(conninfo.conninfo_to_dict(as_target(dsn).dsn).get("dbname") or "postgres")
     # Microseconds keep names unique and in time order, which retention relies on.
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     target = folder / f"{re.sub(r'[^A-Za-z0-9_-]', '_', dbname)}_{stamp}.dump"
     started = time.perf_counter()
-    with connect(dsn, application_name="pg_ops backup", autocommit=False) as conn:
+    # Counting every table of a large database and holding the snapshot while pg_dump runs take as long as
+    # they take: the target's statement_timeout is lifted for the backup's own sessions.
+    with connect(dsn, purpose="backup", autocommit=False, statement_timeout_ms=0) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         server_major = int(conn.execute("select current_setting('server_version_num')::int / 10000 as m")

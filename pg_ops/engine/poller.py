@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from pg_ops.engine.db import Connection, connect
+from pg_ops.engine.db import Connection, Target, as_target, connect
 from pg_ops.engine.errors import PgOpsError
 
 
@@ -18,12 +18,13 @@ class Poller:
     and says so once through `on_failure` (a silent watchdog looks exactly like one with nothing to say).
     """
 
-    def __init__(self, dsn: str, look: Callable[[Connection], None], every_s: float, application_name: str,
+    def __init__(self, dsn: Target | str, look: Callable[[Connection], None], every_s: float, purpose: str,
                  on_failure: Callable[[str], None] | None = None) -> None:
-        self._dsn, self._look, self._every, self._name = dsn, look, every_s, application_name
+        self._dsn, self._look, self._every, self._purpose = dsn, look, every_s, purpose
+        self._name = f"{as_target(dsn).application_name} {purpose}"
         self._on_failure = on_failure
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=application_name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
 
     def __enter__(self) -> Poller:
         self._thread.start()
@@ -35,7 +36,7 @@ class Poller:
 
     def _run(self) -> None:
         try:
-            with connect(self._dsn, application_name=self._name) as conn:
+            with connect(self._dsn, purpose=self._purpose) as conn:
                 while not self._stop.wait(self._every):
                     self._look(conn)
         except (PgOpsError, psycopg.Error) as exc:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import psycopg
 
 from pg_ops.engine import sqlfiles
-from pg_ops.engine.db import Connection, connection, describe
+from pg_ops.engine.db import Connection, Target, connection, describe
 from pg_ops.engine.migrations import ledger, migration_files, schema_requirements
 from pg_ops.engine.migrations.migration_files import MigrationFile
 from pg_ops.engine.paths import sql_dir
@@ -174,9 +174,9 @@ def platform_migrations() -> list[MigrationFile]:
     return migration_files.discover(sql_dir() / "migrations", sql_dir() / "functions")
 
 
-def check_target(dsn: str, long_transaction_s: int = LONG_TRANSACTION_S, application_name: str = "pg_ops preflight",
-        connect_timeout_s: int = 10, migrations: list[MigrationFile] | None = None) -> PreflightResult:
-    with connection(dsn, application_name=application_name, connect_timeout_s=connect_timeout_s,
+def check_target(dsn: Target | str, long_transaction_s: int = LONG_TRANSACTION_S, purpose: str = "preflight",
+        connect_timeout_s: int | None = None, migrations: list[MigrationFile] | None = None) -> PreflightResult:
+    with connection(dsn, purpose=purpose, connect_timeout_s=connect_timeout_s,
                     statement_timeout_ms=30_000) as conn:
         info = conn.execute("select version() as version, pg_database_size(current_database()) as size").fetchone()
         assert info is not None

@@ -234,7 +234,7 @@ def monitoring_views(dsn: str, reads: int = 30, extra_tables: int = 1000, statem
         started = time.perf_counter()
         monitoring_schema.read_views(role)
         cold.append((time.perf_counter() - started) * 1000)
-    with monitoring_schema.connect_as_role(role, application_name="pg_ops bench", statement_timeout_ms=5000) as conn:
+    with monitoring_schema.connect_as_role(role, purpose="bench", statement_timeout_ms=5000) as conn:
         monitoring_schema.read_each(conn)  # the first read on a new session loads its catalog caches
         for _ in range(reads):  # on an open connection, as postgres_exporter does
             started = time.perf_counter()

@@ -119,7 +119,7 @@ def load(
     target = describe(dsn)
     report = LoadReport(scale=scale, seed=seed, anchor=day, target=target)
     started = time.perf_counter()
-    with connection(dsn, application_name="pg_ops demo load") as conn:
+    with connection(dsn, purpose="demo load") as conn:
         _refuse_foreign_tables(conn, target)
         _refuse_without_room(conn, scale, target)
         conn.execute("select set_config('pg_ops.scale', %s, false), set_config('pg_ops.seed', %s, false), "
@@ -129,7 +129,7 @@ def load(
             progress(f"  {name}: {report.steps[name]:.1f} s")
 
     def run_alone(name: str) -> tuple[str, float]:
-        with connection(dsn, application_name=f"pg_ops demo load {name}") as own:
+        with connection(dsn, purpose=f"demo load {name}") as own:
             return name, _run_file(own, name)
 
     with ThreadPoolExecutor(max_workers=len(PARALLEL_FILES)) as pool:
@@ -137,7 +137,7 @@ def load(
             report.steps[name] = seconds
             progress(f"  {name}: {seconds:.1f} s")
 
-    with connection(dsn, application_name="pg_ops demo load") as conn:
+    with connection(dsn, purpose="demo load") as conn:
         for name in FINISH_FILES:
             report.steps[name] = _run_file(conn, name)
             progress(f"  {name}: {report.steps[name]:.1f} s")

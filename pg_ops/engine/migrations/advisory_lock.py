@@ -12,15 +12,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from pg_ops.engine import sqlfiles
-from pg_ops.engine.db import connect, describe
+from pg_ops.engine.db import Target, connect, describe
 from pg_ops.engine.errors import PgOpsError
 
 # 'pgops' as a number: the key every pg_ops runner takes on the target database.
 LOCK_KEY = 0x70676F7073
 
 
-def holder(conn_dsn: str) -> str:
-    with connect(conn_dsn, application_name="pg_ops lock probe") as probe:
+def holder(conn_dsn: Target | str) -> str:
+    with connect(conn_dsn, purpose="lock probe") as probe:
         row = probe.execute(
             sqlfiles.read("pgops/runner_lock_holder.sql"), (LOCK_KEY,)).fetchone()
     if row is None:
@@ -30,8 +30,8 @@ def holder(conn_dsn: str) -> str:
 
 
 @contextmanager
-def runner_lock(dsn: str, wait_s: float, log: Callable[[str], None], poll_s: float = 1.0) -> Iterator[None]:
-    conn = connect(dsn, application_name="pg_ops runner lock")
+def runner_lock(dsn: Target | str, wait_s: float, log: Callable[[str], None], poll_s: float = 1.0) -> Iterator[None]:
+    conn = connect(dsn, purpose="runner lock")
     try:
         deadline = time.monotonic() + wait_s
         announced = False

@@ -20,7 +20,7 @@ from pglast.stream import RawStream
 from psycopg import sql
 
 from pg_ops.engine import sqlfiles
-from pg_ops.engine.db import Connection, connect
+from pg_ops.engine.db import Connection, Target, connect
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.migrations.migration_files import IndexBuild
 from pg_ops.engine.poller import Poller
@@ -71,7 +71,7 @@ def state(conn: Connection, build: IndexBuild) -> IndexState | None:
                       building_pid=row["building_pid"])
 
 
-def build_watch(dsn: str, pid: int, label: str, log: Log, every_s: float = 2.0) -> Poller:
+def build_watch(dsn: Target | str, pid: int, label: str, log: Log, every_s: float = 2.0) -> Poller:
     """Reports a build's phase and blocks, and which sessions it waits for, whenever that changes."""
     last = [""]
 
@@ -90,7 +90,7 @@ def build_watch(dsn: str, pid: int, label: str, log: Log, every_s: float = 2.0) 
             log(line)
             last[0] = line
 
-    return Poller(dsn, look, every_s, "pg_ops build watch", on_failure=log)
+    return Poller(dsn, look, every_s, "build watch", on_failure=log)
 
 
 def _drop_concurrently(conn: Connection, build: IndexBuild) -> None:
@@ -98,12 +98,12 @@ def _drop_concurrently(conn: Connection, build: IndexBuild) -> None:
         sql.Identifier(build.schema), sql.Identifier(build.name)))
 
 
-def ensure_index(dsn: str, build: IndexBuild, log: Log, max_attempts: int = 3,
-                 application_name: str = "pg_ops") -> str:
+def ensure_index(dsn: Target | str, build: IndexBuild, log: Log, max_attempts: int = 3,
+                 purpose: str = "migrate") -> str:
     """Make the intended index exist, valid and ready. Returns what was done, in a word or two."""
     intended = canonical_definition(build.statement, build.schema)
     for attempt in range(1, max_attempts + 1):
-        with connect(dsn, application_name=application_name) as conn:
+        with connect(dsn, purpose=purpose) as conn:
             current = state(conn, build)
             if current is not None:
                 if canonical_definition(current.definition, build.schema) != intended:
@@ -133,17 +133,17 @@ def ensure_index(dsn: str, build: IndexBuild, log: Log, max_attempts: int = 3,
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 log(f"{build.qualified_name}: build attempt {attempt}/{max_attempts} failed: {reason}")
                 if attempt == max_attempts:
-                    _clean_leftover(dsn, build, application_name)
+                    _clean_leftover(dsn, build, purpose)
                     raise PgOpsError(f"building {build.qualified_name} failed {max_attempts} times; last error: "
                                      f"{reason}") from None
                 time.sleep(min(2.0 * attempt, 10.0))
                 continue
             except psycopg.Error as exc:
-                _clean_leftover(dsn, build, application_name)
+                _clean_leftover(dsn, build, purpose)
                 first = str(exc).strip().splitlines()[0]
                 raise PgOpsError(f"building {build.qualified_name} failed: {first}") from None
             seconds = time.perf_counter() - started
-        with connect(dsn, application_name=application_name) as check:
+        with connect(dsn, purpose=purpose) as check:
             built = state(check, build)
         if built is None or not built.usable:
             raise PgOpsError(f"{build.qualified_name} is not valid and ready after its build; drop it and rerun")
@@ -152,10 +152,10 @@ def ensure_index(dsn: str, build: IndexBuild, log: Log, max_attempts: int = 3,
     raise AssertionError("unreachable")
 
 
-def _clean_leftover(dsn: str, build: IndexBuild, application_name: str) -> None:
+def _clean_leftover(dsn: Target | str, build: IndexBuild, purpose: str) -> None:
     """A build that failed for good leaves no INVALID index behind."""
     try:
-        with connect(dsn, application_name=application_name) as conn:
+        with connect(dsn, purpose=purpose) as conn:
             leftover = state(conn, build)
             if leftover is not None and not leftover.usable and leftover.building_pid is None:
                 _drop_concurrently(conn, build)

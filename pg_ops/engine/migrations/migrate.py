@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from pg_ops.engine import sqlfiles
-from pg_ops.engine.db import Connection, connect, describe
+from pg_ops.engine.db import Connection, Target, connect, describe
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.migrations import index_lifecycle, ledger, migration_files, schema_requirements
 from pg_ops.engine.migrations.advisory_lock import runner_lock
@@ -40,7 +40,7 @@ class Settings:
     retry_base_s: float = 0.5
     build_attempts: int = 3
     runner_lock_wait_s: float = 60.0
-    application_name: str = "pg_ops migrate"
+    purpose: str = "migrate"  # sessions are named "<target's application_name> migrate"
     search_path: str | None = None  # for each transactional file, when its names must resolve somewhere
 
     @staticmethod
@@ -117,10 +117,10 @@ def _files(settings: Settings, step: str | None) -> tuple[list[MigrationFile], l
     return everything, chosen
 
 
-def _survey(dsn: str, settings: Settings, everything: list[MigrationFile],
+def _survey(dsn: Target | str, settings: Settings, everything: list[MigrationFile],
             chosen: list[MigrationFile]) -> tuple[dict[str, LedgerRow], list[MigrationFile], list[str]]:
     """The ledger, the pending files, and what they need that the target lacks. Writes nothing."""
-    with connect(dsn, application_name=settings.application_name) as conn, _privileges(dsn, "reading the ledger"):
+    with connect(dsn, purpose=settings.purpose) as conn, _privileges(dsn, "reading the ledger"):
         rows = ledger.read(conn)
         _refuse_changed(everything, rows)
         pending = _pending(chosen, rows)
@@ -130,14 +130,14 @@ def _survey(dsn: str, settings: Settings, everything: list[MigrationFile],
     return rows, pending, absent
 
 
-def plan(dsn: str, settings: Settings, step: str | None = None) -> Plan:
+def plan(dsn: Target | str, settings: Settings, step: str | None = None) -> Plan:
     everything, chosen = _files(settings, step)
     rows, pending, absent = _survey(dsn, settings, everything, chosen)
     return Plan(pending=pending, done=[f for f in chosen if f not in pending], ledger=rows, missing=absent)
 
 
 @contextmanager
-def _privileges(dsn: str, doing: str) -> Iterator[None]:
+def _privileges(dsn: Target | str, doing: str) -> Iterator[None]:
     """A role that may not read or write what the rollout needs gets one line naming the privilege."""
     try:
         yield
@@ -165,9 +165,9 @@ def _blockers(conn: Connection, pid: int) -> str:
 class _BlockerSampler:
     """Remembers who blocked a statement while it waited, for the message after lock_timeout."""
 
-    def __init__(self, dsn: str, pid: int) -> None:
+    def __init__(self, dsn: Target | str, pid: int) -> None:
         self.seen = ""
-        self._poller = Poller(dsn, self._look, 0.1, "pg_ops lock watch")
+        self._poller = Poller(dsn, self._look, 0.1, "lock watch")
         self._pid = pid
 
     def _look(self, conn: Connection) -> None:
@@ -194,11 +194,13 @@ def _lock_timeout_ms(conn: Connection, settings: Settings, log: Log) -> int:
     return settings.lock_timeout_ms
 
 
-def _run_transactional(dsn: str, migration: MigrationFile, settings: Settings, log: Log) -> int:
+def _run_transactional(dsn: Target | str, migration: MigrationFile, settings: Settings, log: Log) -> int:
     """All statements and the ledger row in one transaction; lock_timeout + jittered retries."""
     blocker = ""
     for attempt in range(1, settings.ddl_attempts + 1):
-        with connect(dsn, application_name=settings.application_name, autocommit=False) as conn:
+        # A file's statements may legitimately run long (a backfill): the target's statement_timeout is lifted;
+        # lock_timeout below is what keeps the application from waiting on us.
+        with connect(dsn, purpose=settings.purpose, autocommit=False, statement_timeout_ms=0) as conn:
             timeout_ms = _lock_timeout_ms(conn, settings, log if attempt == 1 else lambda _: None)
             conn.execute("select set_config('lock_timeout', %s, true)", (f"{timeout_ms}ms",))
             if settings.search_path:
@@ -228,7 +230,7 @@ class _Failed(Exception):
     """A migration that failed; its message goes to the ledger and, prefixed, to the user."""
 
 
-def _run_statementwise(dsn: str, migration: MigrationFile, settings: Settings, log: Log) -> tuple[int, str]:
+def _run_statementwise(dsn: Target | str, migration: MigrationFile, settings: Settings, log: Log) -> tuple[int, str]:
     """Outside a transaction: index builds through the lifecycle, other statements with lock_timeout."""
     builds = {b.statement: b for b in migration.index_builds}
     total_ms, outcomes = 0, []
@@ -236,17 +238,17 @@ def _run_statementwise(dsn: str, migration: MigrationFile, settings: Settings, l
         started = time.perf_counter()
         build = builds.get(statement)
         if build is not None and build.concurrent:
-            done = index_lifecycle.ensure_index(dsn, build, log, settings.build_attempts, settings.application_name)
+            done = index_lifecycle.ensure_index(dsn, build, log, settings.build_attempts, settings.purpose)
             outcomes.append(f"{build.name} {done}")
         else:
-            with connect(dsn, application_name=settings.application_name) as conn:
+            with connect(dsn, purpose=settings.purpose, statement_timeout_ms=0) as conn:
                 conn.execute("select set_config('lock_timeout', %s, false)", (f"{settings.lock_timeout_ms}ms",))
                 conn.execute(statement)
         total_ms += int((time.perf_counter() - started) * 1000)
     return total_ms, ", ".join(outcomes)
 
 
-def _apply_one(dsn: str, migration: MigrationFile, settings: Settings, log: Log) -> Applied:
+def _apply_one(dsn: Target | str, migration: MigrationFile, settings: Settings, log: Log) -> Applied:
     started = time.perf_counter()
     log(f"applying {migration.label}")
     try:
@@ -254,12 +256,12 @@ def _apply_one(dsn: str, migration: MigrationFile, settings: Settings, log: Log)
             statements_ms, detail = _run_transactional(dsn, migration, settings, log), "committed"
         else:
             statements_ms, detail = _run_statementwise(dsn, migration, settings, log)
-            with connect(dsn, application_name=settings.application_name) as conn:
+            with connect(dsn, purpose=settings.purpose) as conn:
                 ledger.record(conn, migration, statements_ms, "success", None)
     except (_Failed, PgOpsError, psycopg.Error) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         try:
-            with connect(dsn, application_name=settings.application_name) as conn:
+            with connect(dsn, purpose=settings.purpose) as conn:
                 ledger.record(conn, migration, int((time.perf_counter() - started) * 1000), "failed", reason)
         except (PgOpsError, psycopg.Error):
             # The server went away mid-file (a crash, a restart, a failover): say which file, not just
@@ -274,7 +276,7 @@ def _apply_one(dsn: str, migration: MigrationFile, settings: Settings, log: Log)
     return Applied(migration.version, migration.label, duration_ms, statements_ms, detail)
 
 
-def apply(dsn: str, settings: Settings, step: str | None = None, log: Log = lambda _: None) -> Report:
+def apply(dsn: Target | str, settings: Settings, step: str | None = None, log: Log = lambda _: None) -> Report:
     """Apply what is pending (for one step, or all), in order. Re-running with nothing pending is a no-op."""
     started = time.perf_counter()
     report = Report(target=describe(dsn))
@@ -289,7 +291,7 @@ def apply(dsn: str, settings: Settings, step: str | None = None, log: Log = lamb
         if earlier:
             raise PgOpsError(f"{earlier[0].label} (step {earlier[0].step}) must be applied before step {step}")
     with runner_lock(dsn, settings.runner_lock_wait_s, log):
-        with connect(dsn, application_name=settings.application_name) as conn, \
+        with connect(dsn, purpose=settings.purpose) as conn, \
                 _privileges(dsn, "creating the ledger pgops.schema_migrations"):
             ledger.ensure(conn)
             rows = ledger.read(conn)  # again, under the lock: another runner may have finished meanwhile
@@ -298,20 +300,20 @@ def apply(dsn: str, settings: Settings, step: str | None = None, log: Log = lamb
         report.skipped = [f.label for f in chosen if f not in pending]
         for migration in pending:
             report.applied.append(_apply_one(dsn, migration, settings, log))
-        with connect(dsn, application_name=settings.application_name) as conn:
+        with connect(dsn, purpose=settings.purpose) as conn:
             report.ledger = ledger.read(conn)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def repair(dsn: str, settings: Settings, version: str, dry_run: bool = False) -> str:
+def repair(dsn: Target | str, settings: Settings, version: str, dry_run: bool = False) -> str:
     """Accept an applied file's current content. With `dry_run`, say what would be accepted and write nothing."""
     everything, _ = _files(settings, None)
     match = [f for f in everything if f.version == version]
     if not match:
         known = ", ".join(f.version for f in everything[:20])
         raise PgOpsError(f"no migration file has version {version}; the versions are {known}")
-    with connect(dsn, application_name=settings.application_name) as conn:
+    with connect(dsn, purpose=settings.purpose) as conn:
         row = ledger.read(conn).get(version)
     if row is None:
         raise PgOpsError(f"version {version} was never applied; nothing to repair")
@@ -321,6 +323,6 @@ def repair(dsn: str, settings: Settings, version: str, dry_run: bool = False) ->
     if dry_run:
         return f"would accept {change} (--plan: nothing written)"
     with runner_lock(dsn, settings.runner_lock_wait_s, lambda _: None), \
-            connect(dsn, application_name=settings.application_name) as conn:
+            connect(dsn, purpose=settings.purpose) as conn:
         ledger.repair(conn, match[0])
     return f"ledger now accepts {change}"

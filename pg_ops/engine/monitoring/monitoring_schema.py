@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import conninfo, sql
+from psycopg import sql
 
 from pg_ops.engine import sqlfiles
-from pg_ops.engine.db import Connection, connect
+from pg_ops.engine.db import Connection, Target, as_target, connect
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.migrations import migrate
 from pg_ops.engine.paths import sql_dir
@@ -80,15 +80,15 @@ def ensure_role(conn: Connection, password: str) -> str:
     return "created" if not exists else "updated"
 
 
-def apply(dsn: str, password: str, log: Log = lambda _: None) -> MonitoringReport:
-    with connect(dsn, application_name="pg_ops monitoring") as conn:
+def apply(dsn: Target | str, password: str, log: Log = lambda _: None) -> MonitoringReport:
+    with connect(dsn, purpose="monitoring") as conn:
         schema = ensure_pg_stat_statements(conn)
     settings = migrate.Settings(migrations_dir=None, functions_dir=sql_dir() / "monitoring",
                                 squawk_config=sql_dir() / "monitoring" / "squawk.toml",
                                 search_path=f"monitoring, {schema}, pg_catalog",
-                                application_name="pg_ops monitoring")
+                                purpose="monitoring")
     report = migrate.apply(dsn, settings, step="monitoring_schema", log=log)
-    with connect(dsn, application_name="pg_ops monitoring") as conn:
+    with connect(dsn, purpose="monitoring") as conn:
         role = ensure_role(conn, password)
         conn.execute(sqlfiles.read("pgops/monitoring_snapshots.sql"))  # the sensor's history
         views = [r["viewname"] for r in conn.execute(
@@ -101,14 +101,19 @@ ROLE_PASSWORD_HINT = (f"{PASSWORD_ENV} must be the password monitoring_schema ga
                       "with this password")
 
 
-def connect_as_role(role_dsn: str, **options: Any) -> Connection:
+def connect_as_role(role_dsn: Target | str, **options: Any) -> Connection:
     """A session as the monitoring role; a refused login names MONITORING_PASSWORD, not PG_OPS_DSN."""
     return connect(role_dsn, password_hint=ROLE_PASSWORD_HINT, **options)
 
 
-def role_dsn(dsn: str, password: str) -> str:
-    """The target's DSN, logged in as the monitoring role."""
-    return conninfo.make_conninfo(dsn, user=ROLE, password=password)
+def role_target(dsn: Target | str, password: str) -> Target:
+    """The target, logged in as the monitoring role, its settings kept: how pg_ops itself reads the views."""
+    return as_target(dsn).with_conninfo(user=ROLE, password=password)
+
+
+def role_dsn(dsn: Target | str, password: str) -> str:
+    """The monitoring role's DSN, for what takes a plain string (postgres_exporter, psql)."""
+    return role_target(dsn, password).dsn
 
 
 def expected_views() -> list[str]:
@@ -145,9 +150,9 @@ def read_each(conn: Connection, views: list[str] | None = None, deadline: float 
     return reads
 
 
-def read_views(dsn: str, statement_timeout_ms: int = 5000) -> dict[str, list[dict[str, Any]]]:
+def read_views(dsn: Target | str, statement_timeout_ms: int = 5000) -> dict[str, list[dict[str, Any]]]:
     """Every monitoring view, each under its own statement_timeout; a broken view raises PgOpsError."""
-    with connect_as_role(dsn, application_name="pg_ops monitoring read",
+    with connect_as_role(dsn, purpose="monitoring read",
                          statement_timeout_ms=statement_timeout_ms) as conn:
         reads = read_each(conn)
     for read in reads:

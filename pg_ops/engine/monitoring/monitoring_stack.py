@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 import yaml
 
+from pg_ops.engine.db import Target
 from pg_ops.engine.errors import PgOpsError
 
 # PromQL words that look like metric names but are not.
@@ -99,12 +100,12 @@ class Finding:
     detail: str
 
 
-def exporter_queries_as_role(monitoring_dsn: str, queries: Path) -> list[Finding]:
+def exporter_queries_as_role(monitoring_dsn: Target | str, queries: Path) -> list[Finding]:
     """Every custom query of queries.yaml, run as the monitoring role, the way the exporter will."""
     from pg_ops.engine.monitoring.monitoring_schema import connect_as_role
 
     findings = []
-    with connect_as_role(monitoring_dsn, application_name="pg_ops stack check", statement_timeout_ms=10_000) as conn:
+    with connect_as_role(monitoring_dsn, purpose="stack check", statement_timeout_ms=10_000) as conn:
         for name, spec in yaml.safe_load(queries.read_text()).items():
             try:
                 rows = conn.execute(spec["query"]).fetchall()
@@ -168,7 +169,7 @@ def live_services(prometheus_url: str, alertmanager_url: str, pushgateway_url: s
     return findings
 
 
-def check_stack(folder: Path, monitoring_dsn: str, prometheus_url: str = "", alertmanager_url: str = "",
+def check_stack(folder: Path, monitoring_dsn: Target | str, prometheus_url: str = "", alertmanager_url: str = "",
                 pushgateway_url: str = "", exporter_url: str = "") -> list[Finding]:
     """Everything the monitoring_stack asset proves, each check on its own: promtool and amtool on the files,
     every exporter query as the monitoring role, and the services whose URLs are given."""

@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 from psycopg.types.json import Jsonb
 
 from pg_ops.engine import sqlfiles
-from pg_ops.engine.db import Connection, connect, describe
+from pg_ops.engine.db import Connection, Target, connect, describe
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.monitoring import monitoring_schema, push
 from pg_ops.engine.monitoring.monitoring_schema import ViewRead
@@ -78,7 +78,7 @@ def ranked(read: ViewRead, limit: int | None = None) -> list[dict[str, Any]]:
 class SnapshotTarget:
     """One watched database. `dsn` is the owner's (it writes the history); views are read as `monitoring`."""
 
-    dsn: str = field(repr=False)  # reprs end up in logs and error reports; these may hold passwords
+    dsn: Target | str = field(repr=False)  # reprs end up in logs and error reports; these may hold passwords
     monitoring_password: str = field(repr=False)
     pushgateway_url: str = ""
     view_timeout_ms: int = 2000
@@ -109,7 +109,7 @@ def env_number(name: str, default: float, minimum: float) -> float:
     return value
 
 
-def target_from_env(dsn: str, pushgateway_url: str, push_timeout_s: float = 2.0) -> SnapshotTarget:
+def target_from_env(dsn: Target | str, pushgateway_url: str, push_timeout_s: float = 2.0) -> SnapshotTarget:
     """The snapshot settings the environment gives (MONITORING_PASSWORD and the PG_OPS_SNAPSHOT_* knobs)."""
     return SnapshotTarget(dsn=dsn, monitoring_password=monitoring_schema.password_from_env(),
                           pushgateway_url=pushgateway_url, push_timeout_s=push_timeout_s,
@@ -291,12 +291,12 @@ class Snapshotter:
         self._readers = [None] * len(self._readers)
         self._writer = None
 
-    def _open(self, conn: Connection | None, dsn: str, timeout_ms: int, **options: Any) -> Connection:
+    def _open(self, conn: Connection | None, dsn: Target | str, timeout_ms: int, **options: Any) -> Connection:
         if conn is not None and not conn.closed and not conn.broken:
             return conn
         if conn is not None:
             conn.close()
-        return connect(dsn, application_name="pg_ops monitoring snapshot", connect_timeout_s=5,
+        return connect(dsn, purpose="monitoring snapshot", connect_timeout_s=5,
                        statement_timeout_ms=timeout_ms, **options)
 
     def tick(self) -> TickOutcome:
@@ -354,7 +354,7 @@ class Snapshotter:
         queue = collections.deque(sorted(views, key=lambda v: -self._last_seconds.get(v, 0.0)))
         reads: dict[str, ViewRead] = {}
         errors: list[PgOpsError] = []
-        role = monitoring_schema.role_dsn(self.target.dsn, self.target.monitoring_password)
+        role = monitoring_schema.role_target(self.target.dsn, self.target.monitoring_password)
         sessions: list[Connection] = []
         for i, conn in enumerate(self._readers):  # kept as they open, so close() finds each one
             session = self._open(conn, role, self.target.view_timeout_ms,

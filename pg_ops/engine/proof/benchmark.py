@@ -19,7 +19,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from pg_ops.engine import sqlfiles
-from pg_ops.engine.db import Connection, connect
+from pg_ops.engine.db import Connection, Target, connect
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.proof import dashboard_reference
 from pg_ops.engine.proof.suite import SuiteQuery
@@ -136,11 +136,11 @@ def _set_all(conn: Connection, settings: dict[str, str]) -> None:
         conn.execute("select set_config(%s, %s, false)", (name, value))
 
 
-def run_query(dsn: str, query: SuiteQuery, seed: str, executions: int, warmup: int, budget_s: float,
-              application_name: str = "pg_ops benchmark") -> QueryResult:
+def run_query(dsn: Target | str, query: SuiteQuery, seed: str, executions: int, warmup: int, budget_s: float,
+              purpose: str = "benchmark") -> QueryResult:
     result = QueryResult(name=query.name, file=query.path.name, expect_indexes=query.expect_indexes,
                          target_ms=query.target_ms)
-    with connect(dsn, application_name=application_name) as conn:
+    with connect(dsn, purpose=purpose) as conn:
         _require_role(conn, query)
         raw = psycopg.RawCursor(conn)
         try:
@@ -202,9 +202,9 @@ def run_query(dsn: str, query: SuiteQuery, seed: str, executions: int, warmup: i
     return result
 
 
-def run_suite(dsn: str, queries: list[SuiteQuery], phase: str, seed: str = "pg_ops", executions: int = 200,
+def run_suite(dsn: Target | str, queries: list[SuiteQuery], phase: str, seed: str = "pg_ops", executions: int = 200,
               warmup: int = 6, budget_s: float = 10.0, log: Log = lambda _: None) -> SuiteRun:
-    with connect(dsn, application_name="pg_ops benchmark") as conn:
+    with connect(dsn, purpose="benchmark") as conn:
         require_schema(conn, queries)
     run = SuiteRun(run_id=str(uuid.uuid4()), phase=phase, results=[])
     for query in queries:
@@ -218,8 +218,8 @@ def run_suite(dsn: str, queries: list[SuiteQuery], phase: str, seed: str = "pg_o
     return run
 
 
-def save(dsn: str, run: SuiteRun) -> None:
-    with connect(dsn, application_name="pg_ops benchmark", autocommit=False) as conn:
+def save(dsn: Target | str, run: SuiteRun) -> None:
+    with connect(dsn, purpose="benchmark", autocommit=False) as conn:
         conn.execute(sqlfiles.read("pgops/benchmark_runs.sql"))
         for r in run.results:
             conn.execute(
@@ -231,9 +231,9 @@ def save(dsn: str, run: SuiteRun) -> None:
         conn.commit()
 
 
-def latest(dsn: str, phase: str, before_run: str | None = None) -> dict[str, dict[str, Any]]:
+def latest(dsn: Target | str, phase: str, before_run: str | None = None) -> dict[str, dict[str, Any]]:
     """The most recent run of a phase: query -> its row (without the plan)."""
-    with connect(dsn, application_name="pg_ops benchmark") as conn:
+    with connect(dsn, purpose="benchmark") as conn:
         exists = conn.execute("select to_regclass('pgops.benchmark_runs') is not null as ok").fetchone()
         if not (exists and exists["ok"]):
             return {}

@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 
 from pg_ops.engine import sqlfiles
-from pg_ops.engine.db import connect
+from pg_ops.engine.db import Target, connect
 
 Matrix = dict[str, dict[str, str]]
 
@@ -25,15 +25,15 @@ def _attempts() -> list[tuple[str, str]]:
     return [(parts[i], parts[i + 1].strip().rstrip(";")) for i in range(1, len(parts), 2)]
 
 
-def take(dsn: str) -> Matrix:
+def take(dsn: Target | str) -> Matrix:
     matrix: Matrix = {}
-    with connect(dsn, application_name="pg_ops rls matrix") as conn:
+    with connect(dsn, purpose="rls matrix") as conn:
         users = conn.execute(sqlfiles.read("rls/users.sql")).fetchall()
     for user in users:
         role = "anon" if user["id"] is None else "authenticated"
         claims = "" if user["id"] is None else json.dumps({"sub": str(user["id"]), "role": role})
         row: dict[str, str] = {}
-        with connect(dsn, application_name="pg_ops rls matrix", autocommit=False) as conn:
+        with connect(dsn, purpose="rls matrix", autocommit=False) as conn:
             conn.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
             conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
             for name, statement in _attempts():
@@ -63,15 +63,15 @@ def differences(before: Matrix, after: Matrix) -> list[str]:
     return found
 
 
-def save(dsn: str, matrix: Matrix, label: str) -> None:
-    with connect(dsn, application_name="pg_ops rls matrix") as conn:
+def save(dsn: Target | str, matrix: Matrix, label: str) -> None:
+    with connect(dsn, purpose="rls matrix") as conn:
         conn.execute("create schema if not exists pgops")
         conn.execute(sqlfiles.read("pgops/rls_matrix.sql"))
         conn.execute(sqlfiles.read("pgops/rls_matrix_save.sql"), (label, json.dumps(matrix)))
 
 
-def load(dsn: str, label: str) -> Matrix | None:
-    with connect(dsn, application_name="pg_ops rls matrix") as conn:
+def load(dsn: Target | str, label: str) -> Matrix | None:
+    with connect(dsn, purpose="rls matrix") as conn:
         if conn.execute("select to_regclass('pgops.rls_matrix') is null as missing").fetchone() == {"missing": True}:
             return None
         row = conn.execute("select matrix from pgops.rls_matrix where label = %s", (label,)).fetchone()

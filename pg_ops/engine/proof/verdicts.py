@@ -11,7 +11,7 @@ import pandas as pd
 from psycopg import sql
 
 from pg_ops.engine import sqlfiles
-from pg_ops.engine.db import connect
+from pg_ops.engine.db import Target, connect
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.proof import dashboard_reference
 from pg_ops.engine.proof.benchmark import SuiteRun
@@ -105,9 +105,9 @@ def no_regression(now: dict[str, dict[str, Any]], before: dict[str, dict[str, An
                    f"{slack_ms:g} ms of the last run", rows)
 
 
-def functions_match_reference(dsn: str, days: int = 30) -> Verdict:
+def functions_match_reference(dsn: Target | str, days: int = 30) -> Verdict:
     """The four functions, called as an admin (platform and one restaurant) and as an owner, against pandas."""
-    with connect(dsn, application_name="pg_ops validation") as conn:
+    with connect(dsn, purpose="validation") as conn:
         rows = conn.execute(sql.SQL("select restaurant_id, status, total_amount, created_at, delivered_at, "
                                     "estimated_delivery_at from public.orders")).fetchall()
         admin = conn.execute("select id from public.profiles where role = 'admin' order by id limit 1").fetchone()
@@ -131,9 +131,10 @@ def functions_match_reference(dsn: str, days: int = 30) -> Verdict:
     return Verdict(not problems, None, "; ".join(problems[:4]) or f"all {len(cases)} cases equal pandas", table)
 
 
-def call_functions(dsn: str, user: Any, start: dt.datetime, end: dt.datetime, restaurant: Any) -> dict[str, Any]:
+def call_functions(dsn: Target | str, user: Any, start: dt.datetime, end: dt.datetime,
+                   restaurant: Any) -> dict[str, Any]:
     args = {"s": start, "e": end, "r": restaurant}
-    with connect(dsn, application_name="pg_ops validation", autocommit=False) as conn:
+    with connect(dsn, purpose="validation", autocommit=False) as conn:
         conn.execute("select set_config('request.jwt.claims', %s, true)",
                      (json.dumps({"sub": str(user), "role": "authenticated"}),))
         conn.execute("set local role authenticated")
