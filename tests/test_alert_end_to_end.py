@@ -3,15 +3,9 @@ real Alertmanager -> a webhook receiver this test runs."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-import pytest
 import yaml
 
 from pg_ops.engine.db import as_uri, connection
@@ -20,30 +14,13 @@ from pg_ops.engine.paths import monitoring_dir
 from tests import servers
 
 
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/alerts", received
-    server.shutdown()
-    server.server_close()
+def test_an_invalid_index_pages_through_prometheus_and_alertmanager(demo_db: str, tmp_path: Path) -> None:
+    with servers.webhook() as hook:
+        _invalid_index_pages(demo_db, tmp_path, hook)
 
 
-def test_an_invalid_index_pages_through_prometheus_and_alertmanager(
-        demo_db: str, tmp_path: Path, webhook: tuple[str, list[dict[str, Any]]]) -> None:
-    url, received = webhook
+def _invalid_index_pages(demo_db: str, tmp_path: Path, hook: servers.Webhook) -> None:
+    url = hook.url
     password = "E2e-monitor-pw-77"
     monitoring_schema.apply(demo_db, password)
 
@@ -66,22 +43,15 @@ def test_an_invalid_index_pages_through_prometheus_and_alertmanager(
                                   rules=tmp_path / "alerts.yml")
         with servers.prometheus(tmp_path / "prometheus.yml"):
             time.sleep(3)
-            assert not any(a["labels"]["alertname"] == "InvalidIndex" for m in received for a in m["alerts"])
+            assert not hook.find("InvalidIndex")
             with connection(demo_db) as conn:  # the fault: what a crashed concurrent build leaves behind
                 conn.execute("create index e2e_broken on public.orders (updated_at)")
                 conn.execute("update pg_index set indisvalid = false where indexrelid = 'e2e_broken'::regclass")
             try:
-                deadline = time.monotonic() + 60
-                fired: list[dict[str, Any]] = []
-                while not fired and time.monotonic() < deadline:
-                    time.sleep(0.5)
-                    fired = [a for m in received for a in m["alerts"]
-                             if a["labels"]["alertname"] == "InvalidIndex" and a["status"] == "firing"]
+                _, alert = hook.wait("InvalidIndex", timeout_s=60)
             finally:
                 with connection(demo_db) as conn:
                     conn.execute("drop index e2e_broken")
-    assert fired, f"no InvalidIndex alert reached the webhook; received {received}"
-    alert = fired[0]
     assert alert["labels"]["severity"] == "critical" and alert["labels"]["alert_family"] == "InvalidIndex"
     assert alert["annotations"]["diagnose"] == "SELECT * FROM monitoring.invalid_indexes;"
     assert alert["annotations"]["summary"].startswith("1 INVALID index(es) on ")

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from pg_ops.engine.processes import process_alive
+
 PID_TAG = "pg_ops/worker_pid"
 HOST_TAG = "pg_ops/worker_host"
 DATABASE_TAG = "pg_ops/database"  # one rollout per target database: dagster.yaml limits runs per value
@@ -30,16 +32,6 @@ def record_worker(instance: dg.DagsterInstance, run_id: str) -> None:
     run = instance.get_run_by_id(run_id)
     if run is not None and run.tags.get(PID_TAG) is None:
         instance.add_run_tags(run_id, worker_tags())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
 
 
 @dataclass(frozen=True)
@@ -61,7 +53,7 @@ def reap(instance: dg.DagsterInstance, database: str | None = None) -> tuple[lis
         run = record.dagster_run
         pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
         started = dt.datetime.fromtimestamp(record.create_timestamp.timestamp(), dt.UTC).strftime("%H:%M:%S UTC")
-        if pid is None or host != here or _alive(int(pid)):
+        if pid is None or host != here or process_alive(int(pid)):
             live.append(LiveRun(run.run_id, f"pid {pid} on {host}" if pid else "an unknown worker", started))
             continue
         instance.report_run_failed(run, f"pg_ops: the run's process (pid {pid} on {host}) is gone; marked failed "

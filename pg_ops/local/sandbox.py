@@ -26,6 +26,7 @@ from pg_ops.engine import binaries
 from pg_ops.engine.db import connection
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.paths import state_dir
+from pg_ops.engine.processes import process_alive
 
 DEFAULT_PORT = 54329
 DEMO_DB = "delivery"
@@ -141,21 +142,6 @@ def server_pid(info: SandboxInfo) -> int | None:
     except PermissionError:
         return pid
     return pid
-
-
-def process_alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie waiting to be reaped."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _accepts_connections(info: SandboxInfo) -> bool:
