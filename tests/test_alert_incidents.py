@@ -77,7 +77,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("incidents")
     try:
         info, _ = sandbox.up(port=sandbox.free_port(), root=root,
-                             settings={"max_connections": str(MAX_CONNECTIONS), "superuser_reserved_connections": "0"})
+                             settings={"max_connections": str(MAX_CONNECTIONS), "superuser_reserved_connections": "0",
+                                       "deadlock_timeout": "'200ms'"})
         dsn = servers.create_database(info, "incidents")
         demo.load(dsn, scale=servers.TEST_SCALE, seed=servers.TEST_SEED)
         backup.take(dsn, work / "backups", verify_restore=False, keep_last=1)
@@ -281,18 +282,17 @@ def test_too_many_connections_pages_and_the_warning_twin_stays_silent(stack: Sta
     quiet_until(stack, ended, "TooManyConnections")
 
 
-def test_a_deadlock_is_reported(stack: Stack) -> None:
-    """Deadlocks counts events in its window: it fires at once and resolves when the window (5 min) has
-    passed, which this test does not wait for."""
-    with connection(stack.dsn) as conn:
+def _deadlock(dsn: str) -> int:
+    """Two transactions that take the same two rows in opposite orders; returns how many were killed."""
+    with connection(dsn) as conn:
         ids = [r["id"] for r in conn.execute("select id from public.products order by id limit 2")]
-    first, second = (connect(stack.dsn, autocommit=False) for _ in range(2))
+    first, second = (connect(dsn, autocommit=False) for _ in range(2))
     failures: list[BaseException] = []
 
     def lock(conn: psycopg.Connection[Any], a: Any, b: Any) -> None:
         try:
             conn.execute("update public.products set name = name where id = %s", (a,))
-            time.sleep(0.5)
+            time.sleep(0.3)
             conn.execute("update public.products set name = name where id = %s", (b,))
         except psycopg.errors.DeadlockDetected as exc:
             failures.append(exc)
@@ -300,17 +300,74 @@ def test_a_deadlock_is_reported(stack: Stack) -> None:
             conn.rollback()
             conn.close()
 
-    began = time.monotonic()
     threads = [threading.Thread(target=lock, args=(first, ids[0], ids[1])),
                threading.Thread(target=lock, args=(second, ids[1], ids[0]))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert len(failures) == 1
+    return len(failures)
+
+
+def test_a_deadlock_is_reported_and_many_page(stack: Stack) -> None:
+    """Deadlocks and ManyDeadlocks count events in their window: they fire at once and resolve when the
+    window (5 and 15 min) has passed, which this test does not wait for."""
+    began = time.monotonic()
+    assert _deadlock(stack.dsn) == 1
     fired_at, fired = stack.hook.wait("Deadlocks", after=began, datname="incidents", timeout_s=60)
     assert fired_at - began <= stack.promise_s("Deadlocks")
     assert_rendered(fired)
+    assert sum(_deadlock(stack.dsn) for _ in range(11)) == 11
+    storm_at = time.monotonic()
+    paged_at, paged = stack.hook.wait("ManyDeadlocks", after=began, datname="incidents", timeout_s=60)
+    assert paged_at - storm_at <= stack.promise_s("ManyDeadlocks")
+    assert_rendered(paged)
+    assert paged["labels"]["severity"] == "critical"
+
+
+def test_a_slow_rpc_function_pages_over_its_window_and_its_warning_twin_stays_silent(stack: Stack) -> None:
+    with connection(stack.dsn) as conn:
+        conn.execute("create or replace function public.incident_report(seconds float8) returns int "
+                     "language plpgsql as $$ begin perform pg_sleep(seconds); return 1; end $$")
+    try:
+        began = time.monotonic()
+        _repeat(stack.dsn, "select public.incident_report(%s)", 0.6, 12)
+        condition_at = time.monotonic()
+        fired_at, fired = stack.hook.wait("VerySlowRPCFunction", after=began, function_name="incident_report",
+                                          timeout_s=60)
+        assert fired_at - condition_at <= stack.promise_s("VerySlowRPCFunction"), fired_at - condition_at
+        assert_rendered(fired)
+        summary = fired["annotations"]["summary"]
+        assert re.fullmatch(r"public\.incident_report takes 60\d(\.\d+)?ms per call over the last 5 minutes",
+                            summary), summary
+        time.sleep(stack.hold_ms["SlowRPCFunction"] / 1000 + 2)
+        assert not stack.hook.find("SlowRPCFunction", function_name="incident_report"), "the twin was not inhibited"
+        fast = time.monotonic()
+        _repeat(stack.dsn, "select public.incident_report(%s)", 0.0001, 600)
+        stack.hook.wait("VerySlowRPCFunction", status="resolved", after=fast, function_name="incident_report",
+                        timeout_s=60)
+        quiet_until(stack, fast, "VerySlowRPCFunction")
+    finally:
+        with connection(stack.dsn) as conn:
+            conn.execute("drop function public.incident_report(float8)")
+
+
+def test_an_exporter_query_that_fails_is_reported_and_holds_what_it_fed(stack: Stack) -> None:
+    """The monitoring role loses a view (a revoked grant, a view dropped by hand): the exporter's scrape has
+    an error, which is its own alert."""
+    with connection(stack.dsn) as conn:
+        conn.execute("revoke select on monitoring.statements_info from monitoring")
+    began = time.monotonic()
+    try:
+        fired_at, fired = stack.hook.wait("PostgresExporterScrapeErrors", after=began, timeout_s=60)
+        assert fired_at - began <= stack.promise_s("PostgresExporterScrapeErrors")
+        assert_rendered(fired)
+    finally:
+        with connection(stack.dsn) as conn:
+            conn.execute("grant select on monitoring.statements_info to monitoring")
+    fixed = time.monotonic()
+    stack.hook.wait("PostgresExporterScrapeErrors", status="resolved", after=fixed, timeout_s=60)
+    quiet_until(stack, fixed, "PostgresExporterScrapeErrors")
 
 
 def test_the_database_down_is_named_by_its_exporter_and_scrape_errors_stay_quiet(stack: Stack) -> None:
