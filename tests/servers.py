@@ -1,6 +1,6 @@
 """Real servers for the tests, each started on 127.0.0.1 and stopped by its PID. No mocks of them.
 
-PostgreSQL clusters are started through pg_ops.sandbox, the same code `pg-ops sandbox up` runs, each in
+PostgreSQL clusters are started through pg_ops.local.sandbox, the same code `pg-ops sandbox up` runs, each in
 its own folder under /tmp: pytest's tmp_path is root-only (0700), and the server runs as `postgres`.
 """
 

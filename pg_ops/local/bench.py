@@ -1,6 +1,7 @@
 """`make bench`: the performance report. Figures come from measurement on this machine, never from tests.
 
-So far it measures the demo load; the rollout, validation and monitoring issues add their sections.
+It measures the demo load, the rollout under write load (with the shipped alert rules watching it and the 10
+minutes after it), the suite before and after, the monitoring views, and a snapshot tick against the exporter.
 """
 
 from __future__ import annotations

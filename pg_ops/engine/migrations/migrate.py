@@ -2,7 +2,7 @@
 
 Lock classes: statements in a transactional file take ACCESS EXCLUSIVE locks (policies, functions), so
 they run under a short lock_timeout and are retried with jitter; a CREATE INDEX CONCURRENTLY runs with no
-lock_timeout (see pg_ops.index_lifecycle) and a watchdog that reports what blocks it.
+lock_timeout (see pg_ops.engine.migrations.index_lifecycle) and a watchdog that reports what blocks it.
 """
 
 from __future__ import annotations
