@@ -14,6 +14,7 @@ Pushgateway alerts (tested against the real Pushgateway in test_alerting and tes
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -43,6 +44,7 @@ from pg_ops.local.sandbox import SandboxInfo
 from tests import servers
 
 FOR_SCALE = 1 / 60  # a minute of hold-down becomes a second
+FIGURES: list[dict[str, Any]] = []  # incident -> webhook, per alert; written where PG_OPS_INCIDENT_FIGURES says
 # Scrapes every 2 s: with its database down the exporter answers after 1.0 s, so a 1 s scrape timeout would
 # see "exporter down" instead of pg_up 0 (production scrapes every 15 s with a 10 s timeout).
 INTERVAL_S = 2
@@ -64,6 +66,13 @@ class Stack:
     def promise_s(self, alert: str, threshold_s: float = 0.0) -> float:
         """When the alert must have reached the webhook: its (scaled) hold-down after the condition holds."""
         return threshold_s + self.hold_ms[alert] / 1000 + SLACK_S
+
+    def kept_promise(self, alert: str, seconds: float, threshold_s: float = 0.0) -> None:
+        """The incident reached the webhook in time; the figure is kept for `make bench`."""
+        promise = self.promise_s(alert, threshold_s)
+        FIGURES.append({"alert": alert, "seconds": round(seconds, 1), "promise_s": round(promise, 1),
+                        "hold_down_s": round(self.hold_ms[alert] / 1000, 1), "threshold_s": threshold_s})
+        assert seconds <= promise, f"{alert} took {seconds:.1f} s, promised {promise:.1f} s"
 
     def active(self) -> list[dict[str, Any]]:
         return servers.prometheus_alerts(self.prometheus)
@@ -100,6 +109,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         sandbox.down(purge=True, root=root)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _figures() -> Iterator[None]:
+    """`make bench` runs this module and reads what it measured."""
+    yield
+    if os.environ.get("PG_OPS_INCIDENT_FIGURES"):
+        Path(os.environ["PG_OPS_INCIDENT_FIGURES"]).write_text(json.dumps(
+            {"for_scale": FOR_SCALE, "scrape_interval_s": INTERVAL_S, "slack_s": SLACK_S, "incidents": FIGURES},
+            indent=2))
 
 
 def assert_rendered(alert: dict[str, Any]) -> None:
@@ -160,14 +179,16 @@ def test_an_invalid_index_pages_and_an_exporter_outage_neither_resolves_it_nor_r
     began = time.monotonic()
     try:
         fired_at, fired = stack.hook.wait("InvalidIndex", after=began, timeout_s=60)
-        assert fired_at - began <= stack.promise_s("InvalidIndex"), fired_at - began
+        stack.kept_promise("InvalidIndex", fired_at - began)
         assert_rendered(fired)
         assert fired["annotations"]["summary"].startswith("1 INVALID index(es) on 127.0.0.1:")
         [before] = [a for a in stack.active() if a["labels"]["alertname"] == "InvalidIndex"]
 
         os.kill(stack.exporter.pid, signal.SIGSTOP)  # the exporter hangs: every scrape times out
+        stopped = time.monotonic()
         try:
             down_at, down = stack.hook.wait("PostgresExporterDown", after=fired_at, timeout_s=60)
+            stack.kept_promise("PostgresExporterDown", down_at - stopped)
             assert_rendered(down)
             time.sleep(3)  # an outage long enough for the old rules to have resolved the index alert
             [during] = [a for a in stack.active() if a["labels"]["alertname"] == "InvalidIndex"]
@@ -220,12 +241,12 @@ def test_slow_statements_are_judged_over_their_window_and_each_is_inhibited_only
     a, b, c = (_queryid(stack.dsn, text) for text in (very_slow, slow, once))
     condition_at = time.monotonic()
     fired_at, fired = stack.hook.wait("VerySlowQueries", after=began, queryid=a, timeout_s=60)
-    assert fired_at - condition_at <= stack.promise_s("VerySlowQueries"), fired_at - condition_at
+    stack.kept_promise("VerySlowQueries", fired_at - condition_at)
     assert_rendered(fired)
     assert re.fullmatch(rf"Statement {a} \(postgres\) takes 1\.1\d*s per call over the last 5 minutes",
                         fired["annotations"]["summary"]), fired["annotations"]["summary"]
     warned_at, warned = stack.hook.wait("SlowQueries", after=began, queryid=b, timeout_s=60)
-    assert warned_at - condition_at <= stack.promise_s("SlowQueries"), warned_at - condition_at
+    stack.kept_promise("SlowQueries", warned_at - condition_at)
     summary = warned["annotations"]["summary"]
     assert re.search(r"takes 30\d(\.\d+)?ms per call", summary), summary
     time.sleep(2)
@@ -245,13 +266,13 @@ def test_an_idle_transaction_blocking_others_is_named_and_paged_before_the_queue
         began = time.monotonic()
         blocking_at, blocking = stack.hook.wait("IdleTransactionBlocking", after=began, blocker_pid=str(blocker),
                                                 timeout_s=60)
-        assert blocking_at - began <= stack.promise_s("IdleTransactionBlocking", threshold_s=10)
+        stack.kept_promise("IdleTransactionBlocking", blocking_at - began, threshold_s=10)
         assert_rendered(blocking)
         assert blocking["annotations"]["summary"].startswith(
             f"pid {blocker} (postgres, test lock holder) is idle in a transaction while sessions wait ")
         assert blocking["labels"]["severity"] == "critical"
         waits_at, waits = stack.hook.wait("LockWaits", after=began, blocker_pid=str(blocker), timeout_s=90)
-        assert waits_at - began <= stack.promise_s("LockWaits", threshold_s=30)
+        stack.kept_promise("LockWaits", waits_at - began, threshold_s=30)
         assert_rendered(waits)
         assert waits["annotations"]["description"].startswith(
             "2 session(s) queue behind one that has held its transaction for ")
@@ -270,7 +291,7 @@ def test_too_many_connections_pages_and_the_warning_twin_stays_silent(stack: Sta
     try:
         began = time.monotonic()
         fired_at, fired = stack.hook.wait("TooManyConnections", after=began, timeout_s=60)
-        assert fired_at - began <= stack.promise_s("TooManyConnections")
+        stack.kept_promise("TooManyConnections", fired_at - began)
         assert_rendered(fired)
         time.sleep(stack.hold_ms["HighConnectionUsage"] / 1000 + 2)
         assert not stack.hook.find("HighConnectionUsage"), "the warning reached a human beside its critical twin"
@@ -315,12 +336,12 @@ def test_a_deadlock_is_reported_and_many_page(stack: Stack) -> None:
     began = time.monotonic()
     assert _deadlock(stack.dsn) == 1
     fired_at, fired = stack.hook.wait("Deadlocks", after=began, datname="incidents", timeout_s=60)
-    assert fired_at - began <= stack.promise_s("Deadlocks")
+    stack.kept_promise("Deadlocks", fired_at - began)
     assert_rendered(fired)
     assert sum(_deadlock(stack.dsn) for _ in range(11)) == 11
     storm_at = time.monotonic()
     paged_at, paged = stack.hook.wait("ManyDeadlocks", after=began, datname="incidents", timeout_s=60)
-    assert paged_at - storm_at <= stack.promise_s("ManyDeadlocks")
+    stack.kept_promise("ManyDeadlocks", paged_at - storm_at)
     assert_rendered(paged)
     assert paged["labels"]["severity"] == "critical"
 
@@ -335,7 +356,7 @@ def test_a_slow_rpc_function_pages_over_its_window_and_its_warning_twin_stays_si
         condition_at = time.monotonic()
         fired_at, fired = stack.hook.wait("VerySlowRPCFunction", after=began, function_name="incident_report",
                                           timeout_s=60)
-        assert fired_at - condition_at <= stack.promise_s("VerySlowRPCFunction"), fired_at - condition_at
+        stack.kept_promise("VerySlowRPCFunction", fired_at - condition_at)
         assert_rendered(fired)
         summary = fired["annotations"]["summary"]
         assert re.fullmatch(r"public\.incident_report takes 60\d(\.\d+)?ms per call over the last 5 minutes",
@@ -360,7 +381,7 @@ def test_an_exporter_query_that_fails_is_reported_and_holds_what_it_fed(stack: S
     began = time.monotonic()
     try:
         fired_at, fired = stack.hook.wait("PostgresExporterScrapeErrors", after=began, timeout_s=60)
-        assert fired_at - began <= stack.promise_s("PostgresExporterScrapeErrors")
+        stack.kept_promise("PostgresExporterScrapeErrors", fired_at - began)
         assert_rendered(fired)
     finally:
         with connection(stack.dsn) as conn:
@@ -375,7 +396,7 @@ def test_the_database_down_is_named_by_its_exporter_and_scrape_errors_stay_quiet
     began = time.monotonic()
     try:
         fired_at, fired = stack.hook.wait("PostgreSQLDown", after=began, timeout_s=60)
-        assert fired_at - began <= stack.promise_s("PostgreSQLDown")
+        stack.kept_promise("PostgreSQLDown", fired_at - began)
         instance = stack.exporter.removeprefix("http://").removesuffix("/metrics")
         assert fired["annotations"]["summary"] == f"PostgreSQL behind the exporter {instance} is down"
         assert_rendered(fired)

@@ -16,6 +16,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -32,7 +33,7 @@ from pg_ops.engine.backup import libpq_env
 from pg_ops.engine.db import as_uri, connection
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.migrations import migrate
-from pg_ops.engine.paths import sql_dir, state_dir
+from pg_ops.engine.paths import project_root, sql_dir, state_dir
 from pg_ops.engine.proof import benchmark, suite
 from pg_ops.local import demo, sandbox
 
@@ -183,6 +184,26 @@ def alert_watch(dsn: str, interval_s: int = 5) -> Iterator[dict[str, dict[str, A
     shutil.rmtree(work, ignore_errors=True)
 
 
+def alert_incidents() -> dict[str, Any]:
+    """Time from incident to webhook per provoked alert: the live-incident tests (the real exporter,
+    Prometheus with the shipped rules, Alertmanager), run here for their figures. Hold-downs are scaled as the
+    tests state; what is measured is everything else: scrape, evaluation, routing and delivery."""
+    tests = project_root() / "tests" / "test_alert_incidents.py"
+    if not tests.is_file():
+        return {"not_measured": f"{tests} is not in this installation (a source checkout has it)"}
+    figures = Path(tempfile.mkdtemp(prefix="pgops-bench-incidents.")) / "incidents.json"
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests), "-k", "not runbook"]
+    run = subprocess.run(argv, cwd=project_root(), env={**os.environ, "PG_OPS_INCIDENT_FIGURES": str(figures)},
+                         capture_output=True, text=True, check=False, timeout=1200)
+    last_line = (run.stdout.strip().splitlines() or ["no output"])[-1]
+    if not figures.is_file():
+        return {"not_measured": f"the incident tests did not finish: {last_line}"}
+    result: dict[str, Any] = json.loads(figures.read_text())
+    result["tests"] = last_line
+    shutil.rmtree(figures.parent, ignore_errors=True)
+    return result
+
+
 # Goals at 1,000,000 orders (issue 4): p95 in ms, and the speed-up over the baseline.
 GOALS = {"driver_orders": (2, 20), "restaurant_catalog": (2, 20), "product_search": (10, 20),
          "analytics_dashboard": (25, 100), "restaurant_dashboard": (25, 100), "customer_history": (None, 20),
@@ -323,6 +344,7 @@ def run(scale: float, out: Path | None = None) -> dict[str, Any]:
     result["queries"] = _speed(before, _suite(dsn, baseline=False, budget_s=20.0))
     result["monitoring_views"] = monitoring_views(dsn)
     result["snapshot"] = snapshot_vs_exporter(dsn)
+    result["alert_incidents"] = alert_incidents()
     destination = out or state_dir() / "bench" / "bench.json"
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.write_text(json.dumps(result, indent=2) + "\n")
@@ -368,6 +390,17 @@ def table(result: dict[str, Any]) -> str:
         f"| postgres_exporter scrape of the same views, alternating with the ticks "
         f"| p95 {snap['exporter_scrape_p95_ms']} ms (p50 {snap['exporter_scrape_p50_ms']} ms) | |",
         f"| tick / scrape (p95) | {snap['tick_over_scrape_p95']:.2f}x | <= 1x |",
+    ]
+    incidents = result.get("alert_incidents", {})
+    if "incidents" in incidents:
+        lines += ["", f"Incident to webhook, per alert (live incidents; hold-downs x{incidents['for_scale']:.4f}, "
+                      f"scrapes every {incidents['scrape_interval_s']} s; {incidents['tests']}):", "",
+                  "| alert | threshold | hold-down (scaled) | incident -> webhook | promise |", "|---|---|---|---|---|"]
+        lines += [f"| {i['alert']} | {i['threshold_s']:g} s | {i['hold_down_s']:g} s | {i['seconds']:.1f} s "
+                  f"| <= {i['promise_s']:.1f} s |" for i in incidents["incidents"]]
+    elif incidents:
+        lines += ["", f"Incident to webhook: not measured ({incidents['not_measured']})"]
+    lines += [
         "",
         "| query | p50 before | p50 after | p95 before | p95 after | speed-up p95 | goal p95 | goal speed-up |",
         "|---|---|---|---|---|---|---|---|",
