@@ -33,6 +33,16 @@ def positive_scale(text: str) -> float:
     return value
 
 
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--port must be a whole number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"--port must be from 1 to 65535, got {value}")
+    return value
+
+
 def _sandbox(args: argparse.Namespace) -> int:
     from pg_ops.local import sandbox
 
@@ -177,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     box = commands.add_parser("sandbox", help="a throwaway PostgreSQL 15 on 127.0.0.1 under .pg_ops/")
     box.add_argument("action", choices=["up", "down", "status", "dsn", "env"])
-    box.add_argument("--port", type=int, help="preferred port for up (another is chosen if taken)")
+    box.add_argument("--port", type=port_number, help="preferred port for up (another is chosen if taken)")
     box.add_argument("--purge", action="store_true", help="down: remove the data folder too")
     box.add_argument("--db", default="delivery", help="dsn: database name (default delivery)")
     box.set_defaults(handler=_sandbox)

@@ -373,7 +373,7 @@ def test_a_slow_rpc_function_pages_over_its_window_and_its_warning_twin_stays_si
             conn.execute("drop function public.incident_report(float8)")
 
 
-def test_an_exporter_query_that_fails_is_reported_and_holds_what_it_fed(stack: Stack) -> None:
+def test_an_exporter_query_that_fails_is_reported(stack: Stack) -> None:
     """The monitoring role loses a view (a revoked grant, a view dropped by hand): the exporter's scrape has
     an error, which is its own alert."""
     with connection(stack.dsn) as conn:

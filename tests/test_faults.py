@@ -179,6 +179,8 @@ BAD_INPUTS: list[tuple[tuple[str, ...], str]] = [
     (("preflight", "--dsn", "postgresql://postgres@127.0.0.1:1/nowhere"), "cannot connect to postgres@127.0.0.1:1"),
     (("preflight", "--dsn", "host=127.0.0.1 port=abc"), 'invalid integer value "abc" for connection option "port"'),
     (("sandbox", "sideways"), "argument action: invalid choice"),
+    (("sandbox", "up", "--port", "99999"), "--port must be from 1 to 65535, got 99999"),
+    (("sandbox", "up", "--port", "five"), "--port must be a whole number, got 'five'"),
 ]
 
 

@@ -10,9 +10,8 @@ import psycopg
 
 from pg_ops.engine import sqlfiles
 from pg_ops.engine.db import Connection, Target, connection, describe
-from pg_ops.engine.migrations import ledger, migration_files, schema_requirements
+from pg_ops.engine.migrations import ledger, migrate, schema_requirements
 from pg_ops.engine.migrations.migration_files import MigrationFile
-from pg_ops.engine.paths import sql_dir
 
 Status = Literal["pass", "warn", "fail"]
 MIN_SERVER_VERSION = 140000
@@ -133,20 +132,26 @@ def _long_transactions_check(conn: Connection, threshold_s: int) -> Check:
     return Check("long_transactions", "pass", f"none open longer than {threshold_s // 60} min")
 
 
-def _disk_check(conn: Connection, database_size: int) -> Check:
-    """Free space on the data directory's filesystem, when the server is on this machine."""
+def server_free_bytes(conn: Connection) -> tuple[int | None, str]:
+    """Free bytes on the filesystem of the server's data directory, or None and why that cannot be known."""
     row = conn.execute("select setting from pg_settings where name = 'data_directory'").fetchone()
     if row is None:
-        return Check("free_disk", "warn", "unknown: data_directory is visible to superusers only; check that the "
-                     "server has free space of at least the database's size before building indexes")
+        return None, "data_directory is visible to superusers only"
     try:
-        usage = shutil.disk_usage(row["setting"])
+        return shutil.disk_usage(row["setting"]).free, ""
     except OSError:
-        return Check("free_disk", "warn", "unknown: the server's data directory is not on this machine; check "
-                     "that it has free space of at least the database's size before building indexes")
-    free_gb = usage.free / 2**30
+        return None, "the server's data directory is not on this machine"
+
+
+def _disk_check(conn: Connection, database_size: int) -> Check:
+    """Free space on the data directory's filesystem, when the server is on this machine."""
+    free, unknown = server_free_bytes(conn)
+    if free is None:
+        return Check("free_disk", "warn", f"unknown: {unknown}; check that the server has free space of at least "
+                     "the database's size before building indexes")
+    free_gb = free / 2**30
     # New indexes plus a dump of the database can take about the database's size again.
-    if usage.free < database_size:
+    if free < database_size:
         return Check("free_disk", "fail", f"{free_gb:.1f} GiB free, less than the database "
                      f"({database_size / 2**30:.1f} GiB); free space before building indexes")
     return Check("free_disk", "pass", f"{free_gb:.1f} GiB free")
@@ -159,7 +164,7 @@ def _platform_check(conn: Connection, migrations: list[MigrationFile]) -> Check:
     except psycopg.errors.InsufficientPrivilege:
         return Check("platform_objects", "warn", "this role may not read the ledger pgops.schema_migrations, so "
                      "which files are pending is unknown; run pg_ops as the tables' owner or a superuser")
-    pending = [f for f in migrations if (row := rows.get(f.version)) is None or row.outcome != "success"]
+    pending = migrate.pending_files(migrations, rows)
     requirements = schema_requirements.required(pending)
     absent = schema_requirements.missing(conn, requirements)
     if absent:
@@ -168,10 +173,6 @@ def _platform_check(conn: Connection, migrations: list[MigrationFile]) -> Check:
         return Check("platform_objects", "pass", "no migration file is pending")
     return Check("platform_objects", "pass", f"the {len(requirements.tables)} tables the {len(pending)} pending "
                  "files use exist, with every column their indexes name")
-
-
-def platform_migrations() -> list[MigrationFile]:
-    return migration_files.discover(sql_dir() / "migrations", sql_dir() / "functions")
 
 
 def check_target(dsn: Target | str, long_transaction_s: int = LONG_TRANSACTION_S, purpose: str = "preflight",
@@ -190,6 +191,6 @@ def check_target(dsn: Target | str, long_transaction_s: int = LONG_TRANSACTION_S
             _privileges_check(conn),
             _long_transactions_check(conn, long_transaction_s),
             _disk_check(conn, result.database_size_bytes),
-            _platform_check(conn, platform_migrations() if migrations is None else migrations),
+            _platform_check(conn, migrate.all_files(migrate.Settings.platform()) if migrations is None else migrations),
         ]
     return result

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +10,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from pg_ops.engine import sqlfiles
+from pg_ops.engine import preflight, sqlfiles
 from pg_ops.engine.db import Connection, connection, describe
 from pg_ops.engine.errors import PgOpsError
 
@@ -66,13 +65,9 @@ def validate_seed(seed: int) -> int:
 
 def _refuse_without_room(conn: Connection, scale: float, target: str) -> None:
     """Before the old demo is dropped: a load that would fill the disk must not start."""
-    row = conn.execute("select setting from pg_settings where name = 'data_directory'").fetchone()
-    if row is None:
-        return  # not a superuser: the server's disk is not ours to see
-    try:
-        free = shutil.disk_usage(row["setting"]).free
-    except OSError:
-        return  # the server runs elsewhere
+    free, _ = preflight.server_free_bytes(conn)
+    if free is None:
+        return  # not ours to see (not a superuser, or the server runs elsewhere)
     current = conn.execute("select pg_database_size(current_database()) as n").fetchone()
     reclaimed = int(current["n"]) if current else 0  # the old demo's space comes back once it is dropped
     needed = scale * BYTES_PER_SCALE

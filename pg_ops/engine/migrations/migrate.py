@@ -81,7 +81,8 @@ class Report:
         return sum(a.statements_ms for a in self.applied)
 
 
-def _pending(files: list[MigrationFile], rows: dict[str, LedgerRow]) -> list[MigrationFile]:
+def pending_files(files: list[MigrationFile], rows: dict[str, LedgerRow]) -> list[MigrationFile]:
+    """Files not applied, failed last time, or repeatable and changed since."""
     pending = []
     for f in files:
         row = rows.get(f.version)
@@ -123,7 +124,7 @@ def _survey(dsn: Target | str, settings: Settings, everything: list[MigrationFil
     with connect(dsn, purpose=settings.purpose) as conn, _privileges(dsn, "reading the ledger"):
         rows = ledger.read(conn)
         _refuse_changed(everything, rows)
-        pending = _pending(chosen, rows)
+        pending = pending_files(chosen, rows)
         if settings.search_path:  # unqualified names resolve as they will when the files run
             conn.execute("select set_config('search_path', %s, false)", (settings.search_path,))
         absent = schema_requirements.missing(conn, schema_requirements.required(pending))
@@ -286,7 +287,7 @@ def apply(dsn: Target | str, settings: Settings, step: str | None = None, log: L
         raise PgOpsError(schema_requirements.refusal(describe(dsn), absent))
     _lint_or_refuse(pending, settings)  # before any change, and before waiting for the lock
     if step is not None:
-        earlier = [f for f in _pending([f for f in everything if not f.repeatable], rows)
+        earlier = [f for f in pending_files([f for f in everything if not f.repeatable], rows)
                    if f.step != step and pending and not pending[0].repeatable and f.version < pending[0].version]
         if earlier:
             raise PgOpsError(f"{earlier[0].label} (step {earlier[0].step}) must be applied before step {step}")
@@ -296,7 +297,7 @@ def apply(dsn: Target | str, settings: Settings, step: str | None = None, log: L
             ledger.ensure(conn)
             rows = ledger.read(conn)  # again, under the lock: another runner may have finished meanwhile
         _refuse_changed(everything, rows)
-        pending = _pending(chosen, rows)
+        pending = pending_files(chosen, rows)
         report.skipped = [f.label for f in chosen if f not in pending]
         for migration in pending:
             report.applied.append(_apply_one(dsn, migration, settings, log))
