@@ -11,6 +11,7 @@ BENCH_SCALE ?= 1.0
 # program -> Debian package that provides it
 SYSTEM_NEEDS := \
 	/usr/lib/postgresql/15/bin/initdb:postgresql-15 \
+	/usr/lib/postgresql/15/lib/rum.so:postgresql-15-rum \
 	/usr/sbin/pgbouncer:pgbouncer \
 	/usr/bin/prometheus:prometheus \
 	/usr/bin/promtool:prometheus \
@@ -31,7 +32,7 @@ install: system-packages venv
 system-packages:
 	@missing=""; \
 	for need in $(SYSTEM_NEEDS); do \
-	  [ -x "$${need%%:*}" ] || missing="$$missing $${need##*:}"; \
+	  [ -e "$${need%%:*}" ] || missing="$$missing $${need##*:}"; \
 	done; \
 	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
 	if [ -n "$${missing// /}" ]; then \

@@ -149,6 +149,8 @@ def _migrate(args: argparse.Namespace) -> int:
         for f in plan.pending:
             mode = "in a transaction" if f.transactional else "statement by statement"
             print(f"pending  {f.label}  ({f.step}, {mode})")
+        for f in plan.unavailable:
+            print(f"skipped  {f.label}  (the server does not offer the {f.when_available} extension)")
         print(f"{len(plan.pending)} pending, {len(plan.done)} applied")
         if plan.missing:
             raise PgOpsError(schema_requirements.refusal(describe(dsn), plan.missing))

@@ -29,8 +29,11 @@ def rolled_out(demo_db: str) -> str:
 def test_each_query_runs_as_its_user_with_its_index(rolled_out: str) -> None:
     run = benchmark.run_suite(rolled_out, SUITE, "test", executions=20, warmup=2, budget_s=5)
     results = run.by_name()
-    assert set(results) == {"admin_order_list", "analytics_dashboard", "customer_history", "driver_orders",
-                            "product_search", "restaurant_catalog", "restaurant_dashboard"}
+    assert set(results) == {"admin_order_list", "admin_order_list_page2", "analytics_dashboard",
+                            "analytics_dashboard_rolling", "analytics_dashboard_today", "customer_history",
+                            "driver_orders", "product_search", "restaurant_catalog", "restaurant_dashboard",
+                            "restaurant_dashboard_rolling", "search_prefix", "search_two_words", "search_word_common",
+                            "search_word_rare", "search_word_top", "search_word_uncommon"}
     for name, result in results.items():
         assert result.skipped is None and result.executions == 20, name
         assert 0 < result.p50 <= result.p95 <= result.p99, name  # type: ignore[operator]
@@ -38,7 +41,23 @@ def test_each_query_runs_as_its_user_with_its_index(rolled_out: str) -> None:
             assert set(index.split("|")) & set(result.indexes_used), (name, result.plan_nodes)
         assert not {"orders", "products"} & set(result.seq_scans), (name, result.plan_nodes)
     # the analytics functions' own statements were planned too, through auto_explain
-    assert any("daily_restaurant_stats" in node for node in results["analytics_dashboard"].plan_nodes)
+    assert any("platform_hourly_stats" in node for node in results["analytics_dashboard_rolling"].plan_nodes)
+    assert any("daily_restaurant_stats" in node for node in results["restaurant_dashboard_rolling"].plan_nodes)
+
+
+def test_a_search_class_runs_the_old_search_with_its_own_words_as_its_baseline() -> None:
+    before = {q.name: q for q in suite.load(baseline=True)}
+    after = {q.name: q for q in SUITE}
+    old_search = suite.parse(suite.sql_dir() / "benchmarks" / "product_search.baseline.sql")
+    for name in ("search_word_top", "search_prefix", "search_two_words"):
+        assert before[name].statements == old_search.statements and before[name].baseline
+        assert before[name].params_sql == after[name].params_sql != old_search.params_sql
+
+
+def test_a_baseline_directive_naming_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "x.sql").write_text("-- pg_ops: baseline=nothere.baseline.sql\nselect 1 as a;\nselect $1;\n")
+    with pytest.raises(PgOpsError, match="x.sql: baseline=nothere.baseline.sql is not a .baseline.sql file"):
+        suite.load(tmp_path, baseline=True)
 
 
 def test_rls_is_in_force_while_measuring(rolled_out: str) -> None:

@@ -55,7 +55,8 @@ def test_preflight_failure_exits_non_zero_with_one_line(demo_db: str) -> None:
 def test_preflight_passes_on_the_demo(demo_db: str) -> None:
     result = pg_ops("preflight", env={"PG_OPS_DSN": demo_db})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("PASS") == 7
+    assert result.stdout.count("PASS") == 8
+    assert "PASS  search_ranking: the rum extension is available: search is ranked by a RUM index" in result.stdout
 
 
 def test_snapshot_takes_one_and_says_so_in_one_line(demo_db: str) -> None:

@@ -72,7 +72,7 @@ def test_preflight_asset_metadata(demo_db: str, instance: dg.DagsterInstance) ->
     assert metadata["database_size_bytes"].value > 1_000_000
     checks = {r.data["check"]: r.data["status"] for r in metadata["checks"].value.records}  # type: ignore[union-attr]
     assert checks == dict.fromkeys(["server_version", "pg_stat_statements", "track_functions", "privileges",
-                                    "long_transactions", "free_disk", "platform_objects"], "pass")
+                                    "long_transactions", "free_disk", "platform_objects", "search_ranking"], "pass")
     settings = {r.data["name"] for r in metadata["settings"].value.records}  # type: ignore[union-attr]
     assert "shared_preload_libraries" in settings
 

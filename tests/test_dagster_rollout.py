@@ -49,13 +49,13 @@ def test_first_run_applies_everything_and_the_second_changes_nothing(
     assert meta["rls_policies"]["outcome"] == "applied 1 file(s)"
     assert any(r.data["policy"] == "orders_select" and "authenticated" in r.data["roles"]
                for r in meta["rls_policies"]["policies"].records)
-    assert meta["rpc_functions"]["outcome"] == "applied 8 file(s)"
-    assert len(meta["rpc_functions"]["ledger"].records) == 18
+    assert meta["rpc_functions"]["outcome"] == "applied 16 file(s)"  # 011-018 and 8 functions
+    assert len(meta["rpc_functions"]["ledger"].records) == 26
     checks = {c.check_name: c.passed for c in first.get_asset_check_evaluations()}
     assert checks == {"no_invalid_indexes": True, "intended_indexes_exist": True, "ledger_matches_files": True,
                       "functions_have_fixed_search_path": True, "queries_meet_targets": True,
-                      "plans_use_expected_indexes": True, "functions_match_pandas": True, "rls_unchanged": True,
-                      "no_regression": True}
+                      "plans_use_expected_indexes": True, "functions_match_pandas": True,
+                      "search_ranking_matches_sql": True, "rls_unchanged": True, "no_regression": True}
 
     second = _run(instance, demo_db, tmp_path, monkeypatch)
     assert second.success

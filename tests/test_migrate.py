@@ -296,3 +296,23 @@ def test_the_targets_settings_reach_every_connection_and_ddl_lifts_only_the_stat
                             "current_setting('statement_timeout') as timeout").fetchone() == {
             "app": "rollout-2am metadata", "timeout": "4321ms"}
     assert ledger_rows(db) == {"001": ("success", None)}
+
+
+def test_a_file_for_an_extension_the_server_lacks_waits_until_the_server_offers_it(db: str, tmp_path: Path) -> None:
+    write(tmp_path, "001_ok.sql", "create index concurrently if not exists mt_base on public.orders (status);")
+    needs = write(tmp_path, "002_needs.sql", "create index concurrently if not exists mt_needs on public.orders "
+                  "(updated_at);")
+    needs.write_text(needs.read_text().replace("-- pg_ops: transaction=off",
+                                               "-- pg_ops: transaction=off\n-- pg_ops: when_available=pg_ops_absent"))
+    write(tmp_path, "003_after.sql", "create index concurrently if not exists mt_after on public.orders "
+          "(delivered_at);")
+    logged: list[str] = []
+    report = migrate.apply(db, settings(tmp_path), log=logged.append)
+    assert [a.version for a in report.applied] == ["001", "003"]  # what follows it is not held back
+    assert index_state(db, "mt_needs") == [] and "002" not in ledger_rows(db)
+    assert any(line.startswith("skipping") and "002_needs.sql" in line and "pg_ops_absent" in line for line in logged)
+    plan = migrate.plan(db, settings(tmp_path))
+    assert plan.pending == [] and [f.version for f in plan.unavailable] == ["002"]  # nothing to back up for
+    # the day the server offers the extension, the file is pending and applies
+    offered = migrate.applicable(plan.unavailable, frozenset({"pg_ops_absent"}))
+    assert [f.version for f in offered] == ["002"]

@@ -23,10 +23,24 @@ def test_passes_on_the_demo(demo_db: str) -> None:
     statuses = {check.name: check.status for check in result.checks}
     assert statuses == {"server_version": "pass", "pg_stat_statements": "pass", "track_functions": "pass",
                         "privileges": "pass", "long_transactions": "pass", "free_disk": "pass",
-                        "platform_objects": "pass"}
+                        "platform_objects": "pass", "search_ranking": "pass"}
     assert result.server_version.startswith("PostgreSQL 15")
     assert result.database_size_bytes > 1_000_000
     assert {"shared_preload_libraries", "track_functions"} <= {row["name"] for row in result.settings}
+
+
+def test_rum_installed_where_search_cannot_name_it_is_a_warning_that_says_how_to_move_it(
+        pg: SandboxInfo, demo_db: str) -> None:
+    dsn = servers.create_database(pg, "preflight_rum_public")
+    try:
+        with connection(dsn) as conn:
+            conn.execute("create extension rum schema public")
+        check = next(c for c in preflight.check_target(dsn).checks if c.name == "search_ranking")
+        assert check.status == "warn"
+        assert "rum is installed in schema public" in check.detail and "ALTER EXTENSION rum SET SCHEMA extensions" \
+            in check.detail
+    finally:
+        servers.drop_database(pg, "preflight_rum_public")
 
 
 @pytest.fixture(scope="module")

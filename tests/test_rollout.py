@@ -11,7 +11,7 @@ import pytest
 
 from pg_ops.engine.db import connection
 from pg_ops.engine.migrations import index_lifecycle, migrate
-from pg_ops.engine.proof import rls_matrix
+from pg_ops.engine.proof import rls_matrix, verdicts
 from tests.conftest import as_user
 
 
@@ -26,12 +26,13 @@ def rolled_out(demo_db: str) -> dict[str, Any]:
 def test_every_file_applies_once_and_a_rerun_is_a_no_op(rolled_out: dict[str, Any], demo_db: str) -> None:
     first, second = rolled_out["first"], rolled_out["second"]
     assert [a.version for a in first.applied] == ["001", "002", "003", "004", "005", "006", "007", "008", "009",
-                                                  "010", "011", "012", "R:calculate_avg_delivery_time",
+                                                  "010", "011", "012", "013", "014", "015", "016", "017", "018",
+                                                  "R:analytics_totals", "R:calculate_avg_delivery_time",
                                                   "R:calculate_on_time_rate", "R:calculate_revenue_metrics",
-                                                  "R:get_order_status_distribution", "R:rollup_covers",
-                                                  "R:search_products"]
-    assert second.applied == [] and len(second.skipped) == 18
-    assert all(row.outcome == "success" for row in second.ledger.values()) and len(second.ledger) == 18
+                                                  "R:get_order_status_distribution", "R:search_products",
+                                                  "R:search_query", "R:search_ranked_by_rum"]
+    assert second.applied == [] and len(second.skipped) == 26
+    assert all(row.outcome == "success" for row in second.ledger.values()) and len(second.ledger) == 26
 
 
 def test_every_intended_index_is_valid_with_its_definition(rolled_out: dict[str, Any], demo_db: str) -> None:
@@ -39,7 +40,7 @@ def test_every_intended_index_is_valid_with_its_definition(rolled_out: dict[str,
     from pg_ops.engine.migrations import migration_files
 
     builds = [b for f in migration_files.discover(settings.migrations_dir) for b in f.index_builds]
-    assert len(builds) == 11  # 10 concurrent builds and the rollup's own index
+    assert len(builds) == 13  # 12 concurrent builds (2 of them for search) and the rollup's own index
     with connection(demo_db) as conn:
         for build in builds:
             current = index_lifecycle.state(conn, build)
@@ -126,6 +127,26 @@ def test_functions_equal_a_pandas_reference_for_admin_and_per_restaurant(
         _assert_close(_functions(conn, start, end, None), _reference(frame, start, end))
         _assert_close(_functions(conn, start, end, busiest),
                       _reference(frame[frame["restaurant_id"] == busiest], start, end))
+
+
+def test_any_window_equals_pandas_and_a_wrong_rollup_row_is_caught(rolled_out: dict[str, Any], demo_db: str) -> None:
+    """Rolling windows, a window inside one day and one across midnight read the rollups plus raw edges."""
+    verdict = verdicts.functions_match_reference(demo_db)
+    assert verdict.passed, verdict.description
+    assert {r["window"] for r in verdict.rows} == {"whole 30 days", "rolling 30 days", "rolling 7 days",
+                                                   "inside one day", "across midnight"}
+    assert all(r["orders"] > 0 for r in verdict.rows if r["case"] == "admin, platform")
+    with connection(demo_db) as conn:  # one hour in the middle of the rolling windows, off by 1.00 of revenue
+        conn.execute("update private.platform_hourly_stats set revenue = revenue + 1 where (hour, shard) = "
+                     "(select hour, shard from private.platform_hourly_stats where hour < now() - interval '3 days' "
+                     "and orders > 0 order by hour desc limit 1)")
+        try:
+            broken = verdicts.functions_match_reference(demo_db)
+        finally:
+            conn.execute("update private.platform_hourly_stats set revenue = revenue - 1 where (hour, shard) = "
+                         "(select hour, shard from private.platform_hourly_stats where hour < now() - interval "
+                         "'3 days' and orders > 0 order by hour desc limit 1)")
+    assert not broken.passed and "admin, platform, rolling 30 days" in broken.description
 
 
 def test_functions_respect_row_level_security(rolled_out: dict[str, Any], demo_db: str) -> None:

@@ -10,7 +10,7 @@ from pg_ops.defs.metadata import OWNERS, ROLLOUT_GROUP
 from pg_ops.defs.resources import PostgresTarget, PushgatewayTarget
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.monitoring import push
-from pg_ops.engine.proof import benchmark, rls_matrix, suite, verdicts
+from pg_ops.engine.proof import benchmark, rls_matrix, search_ranking, suite, verdicts
 
 
 class ValidationConfig(SuiteConfig):
@@ -92,8 +92,17 @@ def plans_use_expected_indexes(target: PostgresTarget) -> dg.AssetCheckResult:
 @dg.asset_check(asset=validation, blocking=True)
 @one_line_failures
 def functions_match_pandas(target: PostgresTarget) -> dg.AssetCheckResult:
-    """The four analytics functions equal a pandas computation over the raw rows (admin and owner)."""
+    """The four analytics functions equal a pandas computation over the raw rows (admin and owner), over whole
+    days, rolling windows, a window inside one day and one across midnight."""
     return _result(verdicts.functions_match_reference(target.db), "cases")
+
+
+@dg.asset_check(asset=validation, blocking=True)
+@one_line_failures
+def search_ranking_matches_sql(target: PostgresTarget) -> dg.AssetCheckResult:
+    """For terms of every search class, search_products' top 20 equal its ranking computed in plain SQL over
+    all matches, with no index."""
+    return _result(search_ranking.verify(target.db, suite.load()), "searches")
 
 
 @dg.asset_check(asset=validation, blocking=True)
@@ -129,5 +138,5 @@ def _recorded(context: dg.AssetCheckExecutionContext, key: str) -> Any:
     return None if value is None else value.value
 
 
-VALIDATION_CHECKS = [queries_meet_targets, plans_use_expected_indexes, functions_match_pandas, rls_unchanged,
-                     no_regression]
+VALIDATION_CHECKS = [queries_meet_targets, plans_use_expected_indexes, functions_match_pandas,
+                     search_ranking_matches_sql, rls_unchanged, no_regression]

@@ -95,6 +95,23 @@ def _track_functions_check(conn: Connection) -> Check:
     return Check("track_functions", "pass", "all")
 
 
+def _search_ranking_check(conn: Connection) -> Check:
+    """Which index ranks catalog search after the rollout (016_product_search_rum.sql applies only with rum)."""
+    row = conn.execute("select (select n.nspname from pg_extension e join pg_namespace n on n.oid = e.extnamespace "
+                       "where e.extname = 'rum') as schema, exists (select 1 from pg_available_extensions "
+                       "where name = 'rum') as offered").fetchone()
+    assert row is not None
+    if row["schema"] not in (None, "extensions"):
+        return Check("search_ranking", "warn", f"rum is installed in schema {row['schema']}, but search_products "
+                     "names it in schema extensions, so search ranks with GIN and ts_rank; move it with ALTER "
+                     "EXTENSION rum SET SCHEMA extensions")
+    if row["offered"]:
+        return Check("search_ranking", "pass", "the rum extension is available: search is ranked by a RUM index")
+    return Check("search_ranking", "warn", "the rum extension is not available: search is ranked by GIN and "
+                 "ts_rank, slower for common words; install postgresql-15-rum (restart the server if apt upgraded "
+                 "it) and run pg-ops migrate again")
+
+
 def _privileges_check(conn: Connection) -> Check:
     role = conn.execute(
         sqlfiles.read("preflight/role_privileges.sql")).fetchone()
@@ -164,7 +181,7 @@ def _platform_check(conn: Connection, migrations: list[MigrationFile]) -> Check:
     except psycopg.errors.InsufficientPrivilege:
         return Check("platform_objects", "warn", "this role may not read the ledger pgops.schema_migrations, so "
                      "which files are pending is unknown; run pg_ops as the tables' owner or a superuser")
-    pending = migrate.pending_files(migrations, rows)
+    pending = migrate.pending_files(migrate.applicable(migrations, migrate.available_extensions(conn)), rows)
     requirements = schema_requirements.required(pending)
     absent = schema_requirements.missing(conn, requirements)
     if absent:
@@ -188,6 +205,7 @@ def check_target(dsn: Target | str, long_transaction_s: int = LONG_TRANSACTION_S
             _version_check(conn),
             _pg_stat_statements_check(conn),
             _track_functions_check(conn),
+            _search_ranking_check(conn),
             _privileges_check(conn),
             _long_transactions_check(conn, long_transaction_s),
             _disk_check(conn, result.database_size_bytes),

@@ -1,6 +1,6 @@
 -- Admin dashboard: the four metrics over the last 30 full days, platform-wide.
 -- pg_ops: role=authenticated
--- pg_ops: target_ms=100
+-- pg_ops: target_ms=25
 
 select p.id as sub, date_trunc('day', now()) - interval '30 days' as start_at, date_trunc('day', now()) as end_at,
        null::uuid as restaurant_id

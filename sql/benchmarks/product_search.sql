@@ -1,7 +1,7 @@
--- Customer app: search the catalog (Georgian and English), best matches first, through the search RPC.
+-- Customer app: search for a product by its full name (Georgian and English), through the search RPC.
 -- pg_ops: role=authenticated
--- pg_ops: expect_index=products_search_idx
--- pg_ops: target_ms=50
+-- pg_ops: expect_index=product_search_rank_idx|product_search_document_idx
+-- pg_ops: target_ms=10
 
 select (select customer_id from public.orders limit 1) as sub, p.name
 from public.products p

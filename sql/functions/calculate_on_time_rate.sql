@@ -1,8 +1,8 @@
 -- Share of delivered orders that arrived by their estimated time, in percent (2 decimals), for orders
 -- created in [p_start, p_end), platform-wide or for one restaurant. NULL when nothing was delivered.
--- SECURITY INVOKER: the caller's row-level security decides which orders count. Whole UTC days asked by an
--- admin or by a restaurant's owner are read from the daily rollup (011), anything else from raw orders;
--- both give the same numbers.
+-- SECURITY INVOKER: the caller's row-level security decides which orders count. For an admin, or an owner
+-- asking about their restaurant, the rollups answer most of any window (private.analytics_totals);
+-- anything else is read from raw orders; both give the same numbers.
 -- pg_ops: step=rpc_functions
 
 create or replace function public.calculate_on_time_rate(p_start timestamptz, p_end timestamptz, p_restaurant_id uuid default null)
@@ -10,13 +10,12 @@ returns numeric
 language plpgsql stable security invoker
 set search_path = ''
 as $$
+declare
+  t record;
 begin
-  if private.rollup_covers(p_start, p_end, p_restaurant_id) then
-    if p_restaurant_id is null then
-      return (select round(100.0 * sum(s.delivered_on_time) / nullif(sum(s.delivered), 0), 2) from public.daily_restaurant_stats s where s.day >= (p_start at time zone 'UTC')::date and s.day < (p_end at time zone 'UTC')::date);
-    end if;
-    return (select round(100.0 * sum(s.delivered_on_time) / nullif(sum(s.delivered), 0), 2) from public.daily_restaurant_stats s
-            where s.restaurant_id = p_restaurant_id and s.day >= (p_start at time zone 'UTC')::date and s.day < (p_end at time zone 'UTC')::date);
+  select * into t from private.analytics_totals(p_start, p_end, p_restaurant_id);
+  if found then
+    return round(100.0 * t.delivered_on_time / nullif(t.delivered, 0), 2);
   end if;
   return (select round(100.0 * count(*) filter (where o.delivered_at <= o.estimated_delivery_at) / nullif(count(*), 0), 2) from public.orders o where o.status = 'delivered' and o.created_at >= p_start and o.created_at < p_end and (p_restaurant_id is null or o.restaurant_id = p_restaurant_id));
 end

@@ -66,6 +66,7 @@ class Plan:
     done: list[MigrationFile]
     ledger: dict[str, LedgerRow]
     missing: list[str] = field(default_factory=list)  # tables and columns the pending files need and lack
+    unavailable: list[MigrationFile] = field(default_factory=list)  # need an extension the server lacks
 
 
 @dataclass
@@ -93,6 +94,15 @@ def pending_files(files: list[MigrationFile], rows: dict[str, LedgerRow]) -> lis
     return pending
 
 
+def available_extensions(conn: Connection) -> frozenset[str]:
+    return frozenset(r["name"] for r in conn.execute("select name from pg_catalog.pg_available_extensions"))
+
+
+def applicable(files: list[MigrationFile], available: frozenset[str]) -> list[MigrationFile]:
+    """The files this server can take: a `when_available` file only where its extension is offered."""
+    return [f for f in files if f.when_available is None or f.when_available in available]
+
+
 def _refuse_changed(files: list[MigrationFile], rows: dict[str, LedgerRow]) -> None:
     for f in files:
         row = rows.get(f.version)
@@ -118,23 +128,27 @@ def _files(settings: Settings, step: str | None) -> tuple[list[MigrationFile], l
     return everything, chosen
 
 
-def _survey(dsn: Target | str, settings: Settings, everything: list[MigrationFile],
-            chosen: list[MigrationFile]) -> tuple[dict[str, LedgerRow], list[MigrationFile], list[str]]:
-    """The ledger, the pending files, and what they need that the target lacks. Writes nothing."""
+def _survey(dsn: Target | str, settings: Settings, everything: list[MigrationFile], chosen: list[MigrationFile]
+            ) -> tuple[dict[str, LedgerRow], list[MigrationFile], list[str], frozenset[str]]:
+    """The ledger, the pending files, what they need that the target lacks, and the extensions the server
+    offers. Writes nothing."""
     with connect(dsn, purpose=settings.purpose) as conn, _privileges(dsn, "reading the ledger"):
         rows = ledger.read(conn)
         _refuse_changed(everything, rows)
-        pending = pending_files(chosen, rows)
+        available = available_extensions(conn)
+        pending = pending_files(applicable(chosen, available), rows)
         if settings.search_path:  # unqualified names resolve as they will when the files run
             conn.execute("select set_config('search_path', %s, false)", (settings.search_path,))
         absent = schema_requirements.missing(conn, schema_requirements.required(pending))
-    return rows, pending, absent
+    return rows, pending, absent, available
 
 
 def plan(dsn: Target | str, settings: Settings, step: str | None = None) -> Plan:
     everything, chosen = _files(settings, step)
-    rows, pending, absent = _survey(dsn, settings, everything, chosen)
-    return Plan(pending=pending, done=[f for f in chosen if f not in pending], ledger=rows, missing=absent)
+    rows, pending, absent, available = _survey(dsn, settings, everything, chosen)
+    usable = applicable(chosen, available)
+    return Plan(pending=pending, done=[f for f in usable if f not in pending], ledger=rows, missing=absent,
+                unavailable=[f for f in chosen if f not in usable])
 
 
 @contextmanager
@@ -282,12 +296,12 @@ def apply(dsn: Target | str, settings: Settings, step: str | None = None, log: L
     started = time.perf_counter()
     report = Report(target=describe(dsn))
     everything, chosen = _files(settings, step)
-    rows, pending, absent = _survey(dsn, settings, everything, chosen)
+    rows, pending, absent, available = _survey(dsn, settings, everything, chosen)
     if absent:
         raise PgOpsError(schema_requirements.refusal(describe(dsn), absent))
     _lint_or_refuse(pending, settings)  # before any change, and before waiting for the lock
     if step is not None:
-        earlier = [f for f in pending_files([f for f in everything if not f.repeatable], rows)
+        earlier = [f for f in pending_files(applicable([f for f in everything if not f.repeatable], available), rows)
                    if f.step != step and pending and not pending[0].repeatable and f.version < pending[0].version]
         if earlier:
             raise PgOpsError(f"{earlier[0].label} (step {earlier[0].step}) must be applied before step {step}")
@@ -296,9 +310,13 @@ def apply(dsn: Target | str, settings: Settings, step: str | None = None, log: L
                 _privileges(dsn, "creating the ledger pgops.schema_migrations"):
             ledger.ensure(conn)
             rows = ledger.read(conn)  # again, under the lock: another runner may have finished meanwhile
+            available = available_extensions(conn)
         _refuse_changed(everything, rows)
-        pending = pending_files(chosen, rows)
+        pending = pending_files(applicable(chosen, available), rows)
         report.skipped = [f.label for f in chosen if f not in pending]
+        for f in chosen:
+            if f.when_available and f.when_available not in available:
+                log(f"skipping {f.label}: the server does not offer the {f.when_available} extension")
         for migration in pending:
             report.applied.append(_apply_one(dsn, migration, settings, log))
         with connect(dsn, purpose=settings.purpose) as conn:

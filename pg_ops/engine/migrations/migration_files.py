@@ -6,6 +6,8 @@ A file is `sql/migrations/NNN_name.sql` (versioned, applied once, in order) or `
     -- pg_ops: step=index_migrations      which asset applies it
     -- pg_ops: transaction=off            run statement by statement, outside a transaction
                                           (required for CREATE INDEX CONCURRENTLY)
+    -- pg_ops: when_available=rum         apply only on a server that offers this extension; elsewhere
+                                          the file is neither pending nor applied, until it does
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pg_ops.engine.errors import PgOpsError
 
 _DIRECTIVE = re.compile(r"^--\s*pg_ops:\s*([a-z_]+)\s*=\s*(\S+)\s*$")
 _VERSIONED_NAME = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
-KNOWN_DIRECTIVES = {"step", "transaction"}
+KNOWN_DIRECTIVES = {"step", "transaction", "when_available"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class MigrationFile:
     transactional: bool
     statements: tuple[str, ...]
     index_builds: tuple[IndexBuild, ...] = field(default=())
+    when_available: str | None = None  # an extension the server must offer for this file to apply
 
     @property
     def repeatable(self) -> bool:
@@ -126,7 +129,7 @@ def parse(path: Path, version: str, name: str) -> MigrationFile:
                              "('-- pg_ops: transaction=on|off')")
     return MigrationFile(version=version, name=name, path=path, sha256=hashlib.sha256(text.encode()).hexdigest(),
                          step=directives["step"], transactional=transaction == "on", statements=statements,
-                         index_builds=tuple(builds))
+                         index_builds=tuple(builds), when_available=directives.get("when_available"))
 
 
 def discover(migrations_dir: Path | None, functions_dir: Path | None = None) -> list[MigrationFile]:

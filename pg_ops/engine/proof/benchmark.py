@@ -77,10 +77,14 @@ class SuiteRun:
 
 class _Tables(visitors.Visitor):
     def __init__(self) -> None:
-        self.names: set[str] = set()
+        self.names: set[tuple[str | None, str]] = set()
+        self.ctes: set[str] = set()
 
     def visit_RangeVar(self, ancestors: object, node: ast.RangeVar) -> None:
-        self.names.add(f"{node.schemaname or 'public'}.{node.relname}")
+        self.names.add((node.schemaname, str(node.relname)))
+
+    def visit_CommonTableExpr(self, ancestors: object, node: ast.CommonTableExpr) -> None:
+        self.ctes.add(str(node.ctename))
 
 
 def _tables(queries: list[SuiteQuery]) -> list[str]:
@@ -88,7 +92,8 @@ def _tables(queries: list[SuiteQuery]) -> list[str]:
     for query in queries:
         for statement in (query.params_sql, *query.statements):
             found(pglast.parse_sql(statement))
-    return sorted(found.names)
+    return sorted(f"{schema or 'public'}.{name}" for schema, name in found.names
+                  if schema is not None or name not in found.ctes)
 
 
 def require_schema(conn: Connection, queries: list[SuiteQuery]) -> None:

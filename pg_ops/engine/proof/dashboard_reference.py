@@ -20,7 +20,9 @@ def metrics(rows: list[dict[str, Any]] | pd.DataFrame) -> dict[str, Any]:
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=COLUMNS)
     delivered = frame[frame["status"] == "delivered"]
     total = sum(delivered["total_amount"], Decimal(0))
-    minutes = (delivered["delivered_at"] - delivered["created_at"]).dt.total_seconds() / 60
+    # an empty window has untyped (object) columns, which have no .dt: today's dashboard just after midnight
+    minutes = ((delivered["delivered_at"] - delivered["created_at"]).dt.total_seconds() / 60 if len(delivered)
+               else pd.Series(dtype=float))
     on_time = int((delivered["delivered_at"] <= delivered["estimated_delivery_at"]).sum())
     counts = frame["status"].value_counts()
     return {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pglast
@@ -14,7 +14,7 @@ from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.paths import sql_dir
 
 _DIRECTIVE = re.compile(r"^--\s*pg_ops:\s*([a-z_]+)\s*=\s*(\S+)\s*$")
-KNOWN = {"role", "expect_index", "target_ms", "client"}
+KNOWN = {"role", "expect_index", "target_ms", "client", "baseline"}
 CLIENTS = {"pandas_dashboard"}
 
 
@@ -31,6 +31,7 @@ class SuiteQuery:
     params_sql: str
     statements: tuple[str, ...]
     param_counts: tuple[int, ...]  # how many of $1..$n each measured statement uses
+    baseline_file: str | None = None  # another query's .baseline.sql whose statements this one's baseline runs
 
 
 class _MaxParam(visitors.Visitor):
@@ -91,7 +92,26 @@ def parse(path: Path) -> SuiteQuery:
                       role=directives.get("role", "authenticated"),
                       expect_indexes=tuple(i for i in expect.split(",") if i), target_ms=target_ms, client=client,
                       params_sql=statements[0], statements=statements[1:],
-                      param_counts=tuple(_param_count(s) for s in statements[1:]))
+                      param_counts=tuple(_param_count(s) for s in statements[1:]),
+                      baseline_file=directives.get("baseline"))
+
+
+def _baseline(main: Path) -> SuiteQuery | None:
+    """What the app ran for this query before the rollout: its own .baseline.sql, or the one its `baseline`
+    directive names, run with this query's parameters (a search class shares the old search statement)."""
+    own = main.with_name(main.name.removesuffix(".sql") + ".baseline.sql")
+    if own.exists():
+        return parse(own)
+    query = parse(main)
+    if query.baseline_file is None:
+        return None
+    shared = main.with_name(query.baseline_file)
+    if not shared.name.endswith(".baseline.sql") or not shared.exists():
+        raise PgOpsError(f"suite file {main.name}: baseline={query.baseline_file} is not a .baseline.sql file "
+                         f"in {main.parent}")
+    other = parse(shared)
+    return replace(other, name=query.name, path=main, baseline=True, description=query.description,
+                   params_sql=query.params_sql)
 
 
 def load(folder: Path | None = None, baseline: bool = False) -> list[SuiteQuery]:
@@ -102,6 +122,6 @@ def load(folder: Path | None = None, baseline: bool = False) -> list[SuiteQuery]
         raise PgOpsError(f"no benchmark files in {folder}")
     chosen = []
     for main in mains:
-        variant = main.with_name(main.name.removesuffix(".sql") + ".baseline.sql")
-        chosen.append(parse(variant if baseline and variant.exists() else main))
+        before = _baseline(main) if baseline else None
+        chosen.append(before or parse(main))
     return chosen

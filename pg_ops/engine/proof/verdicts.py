@@ -105,30 +105,45 @@ def no_regression(now: dict[str, dict[str, Any]], before: dict[str, dict[str, An
                    f"{slack_ms:g} ms of the last run", rows)
 
 
+def dashboard_windows(now: dt.datetime, days: int = 30) -> list[tuple[str, dt.datetime, dt.datetime]]:
+    """The windows dashboards ask for: whole UTC days, rolling from this moment, inside one day, across midnight."""
+    midnight = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return [(f"whole {days} days", midnight - dt.timedelta(days=days), midnight),
+            (f"rolling {days} days", now - dt.timedelta(days=days), now),
+            ("rolling 7 days", now - dt.timedelta(days=7), now),
+            ("inside one day", midnight - dt.timedelta(hours=20, minutes=13),
+             midnight - dt.timedelta(hours=3, minutes=7)),
+            ("across midnight", midnight - dt.timedelta(days=1, hours=2, minutes=31),
+             midnight - dt.timedelta(days=1) + dt.timedelta(hours=1, minutes=11))]
+
+
 def functions_match_reference(dsn: Target | str, days: int = 30) -> Verdict:
-    """The four functions, called as an admin (platform and one restaurant) and as an owner, against pandas."""
+    """The four functions, called as an admin (platform and one restaurant) and as an owner, over every
+    window shape of `dashboard_windows`, against pandas over the raw rows."""
     with connect(dsn, purpose="validation") as conn:
         rows = conn.execute(sql.SQL("select restaurant_id, status, total_amount, created_at, delivered_at, "
                                     "estimated_delivery_at from public.orders")).fetchall()
         admin = conn.execute("select id from public.profiles where role = 'admin' order by id limit 1").fetchone()
         owner = conn.execute(sqlfiles.read("pgops/busiest_restaurant.sql")).fetchone()
-    if not rows or admin is None or owner is None:
+        now = conn.execute("select now() as now").fetchone()
+    if not rows or admin is None or owner is None or now is None:
         return Verdict(False, "no orders", "skipped: no orders to compare the functions on (empty tables)", [])
     frame = pd.DataFrame(rows)
-    end = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = end - dt.timedelta(days=days)
     cases = [("admin, platform", admin["id"], None, None), ("admin, busiest restaurant", admin["id"], owner["id"],
                                                             owner["id"]),
-             ("owner, own restaurants", owner["owner_id"], None, owner["id"])]
+             ("owner, own restaurant", owner["owner_id"], owner["id"], owner["id"]),
+             ("owner, all theirs", owner["owner_id"], None, owner["id"])]
     table, problems = [], []
-    for label, user, restaurant_arg, only in cases:
-        got = call_functions(dsn, user, start, end, restaurant_arg)
-        want = dashboard_reference.metrics(dashboard_reference.window(frame, start, end, only))
-        found = dashboard_reference.differences(got, want)
-        table.append({"case": label, "orders": sum(n for n, _ in want["status_distribution"].values()),
-                      "on_time_rate": str(got["on_time_rate"]), "matches": not found})
-        problems += [f"{label}: {d}" for d in found]
-    return Verdict(not problems, None, "; ".join(problems[:4]) or f"all {len(cases)} cases equal pandas", table)
+    for window, start, end in dashboard_windows(now["now"], days):
+        for label, user, restaurant_arg, only in cases:
+            got = call_functions(dsn, user, start, end, restaurant_arg)
+            want = dashboard_reference.metrics(dashboard_reference.window(frame, start, end, only))
+            found = dashboard_reference.differences(got, want)
+            table.append({"window": window, "case": label,
+                          "orders": sum(n for n, _ in want["status_distribution"].values()),
+                          "on_time_rate": str(got["on_time_rate"]), "matches": not found})
+            problems += [f"{label}, {window}: {d}" for d in found]
+    return Verdict(not problems, None, "; ".join(problems[:4]) or f"all {len(table)} cases equal pandas", table)
 
 
 def call_functions(dsn: Target | str, user: Any, start: dt.datetime, end: dt.datetime,
