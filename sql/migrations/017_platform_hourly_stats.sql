@@ -57,8 +57,19 @@ declare
   daily_covered boolean;
   hourly_covered boolean;
 begin
-  insert into private.rollup_days (day, covered, platform_covered) values (d, true, true) on conflict (day) do nothing;
-  select covered, platform_covered into daily_covered, hourly_covered from private.rollup_days where day = d for share;
+  -- A covered day stays covered (its backfill has committed, and never counted this uncommitted row), so
+  -- the usual write reads the flags without a lock; a FOR SHARE on the one row every write of the day
+  -- touches would make concurrent writes create MultiXacts. Only a day the backfill has not finished
+  -- yet takes the lock, as 011 describes.
+  select covered, platform_covered into daily_covered, hourly_covered from private.rollup_days where day = d;
+  if daily_covered is null then
+    insert into private.rollup_days (day, covered, platform_covered) values (d, true, true)
+    on conflict (day) do nothing;
+  end if;
+  if daily_covered is distinct from true or hourly_covered is distinct from true then
+    select covered, platform_covered into daily_covered, hourly_covered from private.rollup_days where day = d
+    for share;
+  end if;
   if daily_covered then
     insert into public.daily_restaurant_stats as s (restaurant_id, day, orders, pending, confirmed, preparing, ready,
                                                     picked_up, delivered, cancelled, delivered_on_time,

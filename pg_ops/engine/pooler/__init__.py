@@ -1,0 +1,1 @@
+"""PgBouncer in front of the database: its settings rendered into files, proven on a candidate."""

@@ -1,0 +1,130 @@
+"""Proving a rendered PgBouncer configuration on a throwaway candidate before it goes anywhere near the live
+pooler: PgBouncer 1.18 has no check flag, so the file boots its own instance on a free loopback port, with
+its own socket folder, pidfile and log; SHOW CONFIG must then equal what was rendered. The candidate is
+stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from pg_ops.engine.errors import PgOpsError
+from pg_ops.engine.pooler.config import Rendered
+from pg_ops.engine.processes import process_alive
+
+PGBOUNCER = Path("/usr/sbin/pgbouncer")
+
+
+@dataclass(frozen=True)
+class Running:
+    pid: int
+    port: int
+    directory: Path
+
+
+def write_files(rendered: Rendered, directory: Path, os_user: str | None) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    ini = directory / "pgbouncer.ini"
+    ini.write_text(rendered.ini)
+    auth = Path(rendered.values["auth_file"])
+    auth.write_text(rendered.auth_file)
+    auth.chmod(0o600)
+    if os_user:  # PgBouncer refuses root and switches to this user: it must own its folder and files
+        entry = pwd.getpwnam(os_user)
+        for path in (directory, ini, auth):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    return ini
+
+
+def _reason(lines: list[str]) -> str:
+    """PgBouncer's own words, without its timestamp and pid: the first ERROR (which names the bad line),
+    then the FATAL that followed."""
+    said = [re.sub(r"^\S+ \S+ \S+ \[\d+\] ", "", line).strip() for line in lines]
+    wrong = [line for line in said if line.startswith(("ERROR", "FATAL"))]
+    return "; ".join(wrong[:2]) if wrong else (said[-1] if said else "")
+
+
+def _log_tail(directory: Path) -> str:
+    log = directory / "pgbouncer.log"
+    lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+    return lines[-1] if lines else "no log line"
+
+
+@contextmanager
+def running(ini: Path, rendered: Rendered, admin_password: str, timeout_s: float = 10.0) -> Iterator[Running]:
+    """A PgBouncer on `ini`, up and answering on its admin console; stopped by its PID afterwards."""
+    directory = ini.parent
+    port = int(rendered.values["listen_port"])
+    process = subprocess.Popen([str(PGBOUNCER), str(ini)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                output = (process.stdout.read() if process.stdout else "").strip().splitlines()
+                raise PgOpsError(f"the candidate PgBouncer did not start: {_reason(output) or _log_tail(directory)}")
+            try:
+                with admin_console(rendered, admin_password):
+                    break
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise PgOpsError(f"the candidate PgBouncer did not answer on port {port} within "
+                                     f"{timeout_s:g} s: {_log_tail(directory)}") from None
+                time.sleep(0.1)
+        yield Running(pid=process.pid, port=port, directory=directory)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # safe shutdown: it waits for its clients
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stdout:
+            process.stdout.close()
+        assert not process_alive(process.pid) or process.poll() is not None
+
+
+def admin_console(rendered: Rendered, admin_password: str) -> psycopg.Connection[tuple[object, ...]]:
+    """The admin console speaks only the simple query protocol: a client-side-binding cursor."""
+    return psycopg.connect(host=rendered.values["listen_addr"], port=int(rendered.values["listen_port"]),
+                           dbname="pgbouncer", user=rendered.values["admin_users"], password=admin_password,
+                           autocommit=True, cursor_factory=psycopg.ClientCursor, connect_timeout=3)
+
+
+def show_config(rendered: Rendered, admin_password: str) -> dict[str, str]:
+    with admin_console(rendered, admin_password) as conn:
+        cursor = conn.execute("SHOW CONFIG")
+        names = [c.name for c in cursor.description or []]
+        return {str(row[names.index("key")]): str(row[names.index("value")]) for row in cursor.fetchall()}
+
+
+def config_differences(rendered: Rendered, shown: dict[str, str]) -> list[str]:
+    """Rendered keys whose running value differs (PgBouncer prints some values its own way: seconds as
+    integers, empty as '')."""
+    problems = []
+    for key, want in rendered.values.items():
+        got = shown.get(key)
+        if got is None:
+            problems.append(f"{key} is not a setting PgBouncer knows")
+        elif got != want and not (_number(got) is not None and _number(got) == _number(want)):
+            problems.append(f"{key} = {got!r}, rendered {want!r}")
+    return problems
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
