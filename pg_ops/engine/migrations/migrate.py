@@ -313,7 +313,7 @@ def apply(dsn: Target | str, settings: Settings, step: str | None = None, log: L
             available = available_extensions(conn)
         _refuse_changed(everything, rows)
         pending = pending_files(applicable(chosen, available), rows)
-        report.skipped = [f.label for f in chosen if f not in pending]
+        report.skipped = [f.label for f in applicable(chosen, available) if f not in pending]
         for f in chosen:
             if f.when_available and f.when_available not in available:
                 log(f"skipping {f.label}: the server does not offer the {f.when_available} extension")
