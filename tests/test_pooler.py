@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import psycopg
+import psycopg.rows
 import pytest
 
 from pg_ops.engine.errors import PgOpsError
@@ -22,7 +23,11 @@ from tests import servers
 ADMIN_PASSWORD = "Pooler-admin-pw-1"
 
 
-def test_pool_sizes_leave_the_reserved_slots_and_room_for_what_bypasses_the_pooler() -> None:
+def test_pool_sizes_leave_the_reserved_slots_and_room_for_what_bypasses_the_pooler(pg: SandboxInfo) -> None:
+    with psycopg.connect(pg.dsn("postgres"), row_factory=psycopg.rows.dict_row) as conn:
+        reserved = conn.execute("select current_setting('superuser_reserved_connections')::int as n").fetchone()
+        assert reserved is not None
+        assert config.server_pool_sizes(conn) == config.pool_sizes(pg_max_connections(conn), reserved["n"])
     sizes = config.pool_sizes(max_connections=100, superuser_reserved=3)
     assert sizes == config.PoolSizes(max_db_connections=87, default_pool_size=66, reserve_pool_size=21)
     assert config.pool_sizes(500, 3).max_db_connections == 447  # 10 % kept free above 50 connections
@@ -63,6 +68,12 @@ def test_the_auth_file_holds_a_verifier_postgresql_accepts_never_the_password(pg
             conn.execute("drop role pooler_verifier")
 
 
+def pg_max_connections(conn: psycopg.Connection[dict[str, int]]) -> int:
+    row = conn.execute("select current_setting('max_connections')::int as n").fetchone()
+    assert row is not None
+    return row["n"]
+
+
 @pytest.fixture
 def folder() -> Iterator[Path]:
     """In /tmp: as root PgBouncer runs as postgres, which cannot enter pytest's root-only tmp_path."""
@@ -94,6 +105,12 @@ def test_a_rendered_file_boots_a_candidate_whose_show_config_equals_it(folder: P
     assert not process_alive(running.pid)
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", running.port)) != 0  # stopped: nothing listens any more
+    proof = candidate.prove(rendered, folder, ADMIN_PASSWORD)  # the same, as the one call the job makes
+    assert proof.shown["default_pool_size"] == "9" and not process_alive(proof.pid)
+    claims_more = replace(rendered, values={**rendered.values, "max_client_conn": "7"})  # the file says 1000
+    with pytest.raises(PgOpsError, match="runs with other values than rendered: max_client_conn = '1000', "
+                                         "rendered '7'"):
+        candidate.prove(claims_more, folder, ADMIN_PASSWORD)
 
 
 def test_a_file_pgbouncer_cannot_load_ends_the_candidate_in_one_line(folder: Path, pg: SandboxInfo) -> None:
@@ -105,3 +122,39 @@ def test_a_file_pgbouncer_cannot_load_ends_the_candidate_in_one_line(folder: Pat
             candidate.running(ini, broken, ADMIN_PASSWORD):
         pass
     assert "\n" not in str(refused.value)
+
+
+def test_an_application_role_logs_in_through_the_candidate_and_row_level_security_holds(
+        folder: Path, pg: SandboxInfo, demo_db: str) -> None:
+    """auth_query finds the role's verifier in PostgreSQL; nothing in PgBouncer's files is a password; the
+    query runs as the app runs it (transaction pooling, no prepared statements) and RLS still applies."""
+    database = demo_db.rsplit("/", 1)[1]
+    with psycopg.connect(demo_db, autocommit=True) as conn:
+        config.install_auth_lookup(conn, "pgbouncer_auth")
+        config.install_auth_lookup(conn, "pgbouncer_auth")  # a second install changes nothing and does not fail
+        conn.execute("do $$ begin if not exists (select from pg_roles where rolname = 'pooler_app') then "
+                     "create role pooler_app login password 'Pooler-app-pw-3' in role authenticated; end if; end $$")
+        hba = conn.execute("show hba_file").fetchone()
+        customer = conn.execute("select customer_id, count(*) as n from orders group by 1 limit 1").fetchone()
+        assert hba is not None and customer is not None
+        lines = Path(hba[0]).read_text()
+        if "pgbouncer_auth" not in lines:  # the auth user comes in from the pooler's address without a password
+            Path(hba[0]).write_text("host all pgbouncer_auth 127.0.0.1/32 trust\n" + lines)
+            conn.execute("select pg_reload_conf()")
+    settings = replace(config.PoolerSettings(listen_port=free_port()), default_pool_size=2).sized(
+        config.pool_sizes(100, 3))
+    place = config.Place(directory=folder, listen_addr="127.0.0.1", server_host="127.0.0.1", server_port=pg.port,
+                         database=database, os_user="postgres" if os.geteuid() == 0 else None)
+    rendered = config.render(settings, place, ADMIN_PASSWORD)
+    ini = candidate.write_files(rendered, folder, place.os_user)
+    through = f"postgresql://pooler_app:Pooler-app-pw-3@127.0.0.1:{settings.listen_port}/{database}"
+    with candidate.running(ini, rendered, ADMIN_PASSWORD):
+        with psycopg.connect(through, prepare_threshold=None) as app:
+            app.execute("set local role authenticated")
+            app.execute("select set_config('request.jwt.claims', %s, true)",
+                        (f'{{"sub": "{customer[0]}", "role": "authenticated"}}',))
+            seen = app.execute("select count(*), count(distinct customer_id) from orders").fetchone()
+        assert seen == (customer[1], 1)  # only this customer's orders: the policy held through the pooler
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed|SASL"):
+            psycopg.connect(through.replace("Pooler-app-pw-3", "wrong"))
+    assert "Pooler-app-pw-3" not in rendered.ini + rendered.auth_file

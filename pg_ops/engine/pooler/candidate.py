@@ -128,3 +128,22 @@ def _number(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class Proof:
+    pid: int
+    port: int
+    shown: dict[str, str]
+
+
+def prove(rendered: Rendered, directory: Path, admin_password: str) -> Proof:
+    """Write the files, boot a candidate on them, require SHOW CONFIG to equal every rendered value, stop it.
+    Any failure is one line; nothing here touches a live pooler."""
+    ini = write_files(rendered, directory, rendered.values.get("user"))
+    with running(ini, rendered, admin_password) as candidate:
+        shown = show_config(rendered, admin_password)
+    wrong = config_differences(rendered, shown)
+    if wrong:
+        raise PgOpsError(f"the candidate PgBouncer runs with other values than rendered: {'; '.join(wrong[:3])}")
+    return Proof(pid=candidate.pid, port=candidate.port, shown=shown)

@@ -14,6 +14,10 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from psycopg import sql
+
+from pg_ops.engine import sqlfiles
+from pg_ops.engine.db import Connection
 from pg_ops.engine.errors import PgOpsError
 
 POOL_MODES = ("session", "transaction", "statement")
@@ -180,3 +184,19 @@ def render(settings: PoolerSettings, place: Place, admin_password: str) -> Rende
 
 def setting_names() -> list[str]:
     return [f.name for f in fields(PoolerSettings)]
+
+
+def install_auth_lookup(conn: Connection, auth_user: str) -> None:
+    """The role auth_query runs as (LOGIN, nothing else) and the lookup function it may call."""
+    exists = conn.execute("select 1 from pg_roles where rolname = %s", (auth_user,)).fetchone()
+    if exists is None:
+        conn.execute(sql.SQL("create role {} login").format(sql.Identifier(auth_user)))
+    conn.execute(sqlfiles.read("pooler/auth_lookup.sql").format(auth_user=sql.Identifier(auth_user)))
+
+
+def server_pool_sizes(conn: Connection) -> PoolSizes:
+    """`pool_sizes` from what this server allows."""
+    row = conn.execute("select current_setting('max_connections')::int as max_connections, "
+                       "current_setting('superuser_reserved_connections')::int as reserved").fetchone()
+    assert row is not None
+    return pool_sizes(int(row["max_connections"]), int(row["reserved"]))
