@@ -93,7 +93,7 @@ def _rendered(folder: Path, pg: SandboxInfo, **change: object) -> config.Rendere
 def test_a_rendered_file_boots_a_candidate_whose_show_config_equals_it(folder: Path, pg: SandboxInfo) -> None:
     rendered = _rendered(folder, pg, pool_mode="transaction", default_pool_size=9)
     assert ADMIN_PASSWORD not in rendered.ini + rendered.auth_file
-    ini = candidate.write_files(rendered, folder, rendered.values.get("user"))
+    ini = candidate.write_files(rendered)
     with candidate.running(ini, rendered, ADMIN_PASSWORD) as running:
         assert process_alive(running.pid)
         shown = candidate.show_config(rendered, ADMIN_PASSWORD)
@@ -105,18 +105,18 @@ def test_a_rendered_file_boots_a_candidate_whose_show_config_equals_it(folder: P
     assert not process_alive(running.pid)
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", running.port)) != 0  # stopped: nothing listens any more
-    proof = candidate.prove(rendered, folder, ADMIN_PASSWORD)  # the same, as the one call the job makes
+    proof = candidate.prove(rendered, ADMIN_PASSWORD)  # the same, as the one call the job makes
     assert proof.shown["default_pool_size"] == "9" and not process_alive(proof.pid)
     claims_more = replace(rendered, values={**rendered.values, "max_client_conn": "7"})  # the file says 1000
     with pytest.raises(PgOpsError, match="runs with other values than rendered: max_client_conn = '1000', "
                                          "rendered '7'"):
-        candidate.prove(claims_more, folder, ADMIN_PASSWORD)
+        candidate.prove(claims_more, ADMIN_PASSWORD)
 
 
 def test_a_file_pgbouncer_cannot_load_ends_the_candidate_in_one_line(folder: Path, pg: SandboxInfo) -> None:
     rendered = _rendered(folder, pg)
     broken = replace(rendered, ini=rendered.ini.replace("pool_mode = transaction", "pool_mode = bogus"))
-    ini = candidate.write_files(broken, folder, rendered.values.get("user"))
+    ini = candidate.write_files(broken)
     with pytest.raises(PgOpsError, match=r"the candidate PgBouncer did not start: ERROR invalid value \"bogus\" for "
                        r"parameter pool_mode in configuration .*pgbouncer.ini:\d+\); FATAL cannot load") as refused, \
             candidate.running(ini, broken, ADMIN_PASSWORD):
@@ -146,7 +146,7 @@ def test_an_application_role_logs_in_through_the_candidate_and_row_level_securit
     place = config.Place(directory=folder, listen_addr="127.0.0.1", server_host="127.0.0.1", server_port=pg.port,
                          database=database, os_user="postgres" if os.geteuid() == 0 else None)
     rendered = config.render(settings, place, ADMIN_PASSWORD)
-    ini = candidate.write_files(rendered, folder, place.os_user)
+    ini = candidate.write_files(rendered)
     through = f"postgresql://pooler_app:Pooler-app-pw-3@127.0.0.1:{settings.listen_port}/{database}"
     with candidate.running(ini, rendered, ADMIN_PASSWORD):
         with psycopg.connect(through, prepare_threshold=None) as app:

@@ -125,8 +125,8 @@ def test_the_proof_fails_when_the_function_returns_something_else() -> None:
 
 
 def test_backfill_under_product_writes_leaves_every_document_right(demo_db: str, pg: Any) -> None:
-    """The rollout's search files while the app edits, adds and deletes products (run before rolled_out)."""
-    # demo_db is this module's database; rolled_out already applied everything, so re-create the documents
+    """The backfill (014's procedure, in small batches) while the app edits and deletes products: every
+    document ends equal to its product. The documents are emptied first, as before the rollout."""
     with connection(demo_db) as conn:
         conn.execute("truncate private.product_search")
     stop, errors, done = threading.Event(), [], [0]

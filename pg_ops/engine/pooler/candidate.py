@@ -21,7 +21,6 @@ import psycopg
 
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.pooler.config import Rendered
-from pg_ops.engine.processes import process_alive
 
 PGBOUNCER = Path("/usr/sbin/pgbouncer")
 
@@ -33,7 +32,11 @@ class Running:
     directory: Path
 
 
-def write_files(rendered: Rendered, directory: Path, os_user: str | None) -> Path:
+def write_files(rendered: Rendered) -> Path:
+    """pgbouncer.ini and the auth file into the folder the rendering names; owned by the user PgBouncer
+    switches to, when started as root."""
+    directory = Path(rendered.values["auth_file"]).parent
+    os_user = rendered.values.get("user")
     directory.mkdir(parents=True, exist_ok=True)
     ini = directory / "pgbouncer.ini"
     ini.write_text(rendered.ini)
@@ -93,7 +96,6 @@ def running(ini: Path, rendered: Rendered, admin_password: str, timeout_s: float
                 process.wait()
         if process.stdout:
             process.stdout.close()
-        assert not process_alive(process.pid) or process.poll() is not None
 
 
 def admin_console(rendered: Rendered, admin_password: str) -> psycopg.Connection[tuple[object, ...]]:
@@ -137,10 +139,10 @@ class Proof:
     shown: dict[str, str]
 
 
-def prove(rendered: Rendered, directory: Path, admin_password: str) -> Proof:
+def prove(rendered: Rendered, admin_password: str) -> Proof:
     """Write the files, boot a candidate on them, require SHOW CONFIG to equal every rendered value, stop it.
     Any failure is one line; nothing here touches a live pooler."""
-    ini = write_files(rendered, directory, rendered.values.get("user"))
+    ini = write_files(rendered)
     with running(ini, rendered, admin_password) as candidate:
         shown = show_config(rendered, admin_password)
     wrong = config_differences(rendered, shown)
