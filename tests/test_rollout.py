@@ -29,8 +29,8 @@ def test_every_file_applies_once_and_a_rerun_is_a_no_op(rolled_out: dict[str, An
                                                   "010", "011", "012", "013", "014", "015", "016", "017", "018",
                                                   "R:analytics_totals", "R:calculate_avg_delivery_time",
                                                   "R:calculate_on_time_rate", "R:calculate_revenue_metrics",
-                                                  "R:get_order_status_distribution", "R:search_products",
-                                                  "R:search_query", "R:search_ranked_by_rum"]
+                                                  "R:get_order_status_distribution", "R:product_search_query",
+                                                  "R:product_search_ranked_by_rum", "R:search_products"]
     assert second.applied == [] and len(second.skipped) == 26
     assert all(row.outcome == "success" for row in second.ledger.values()) and len(second.ledger) == 26
 

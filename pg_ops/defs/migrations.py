@@ -76,7 +76,8 @@ def rls_policies(context: dg.AssetExecutionContext, target: PostgresTarget,
 @one_line_failures
 def rpc_functions(context: dg.AssetExecutionContext, target: PostgresTarget,
                   config: MigrationConfig) -> dg.MaterializeResult:
-    """The daily rollup (filled online) and the analytics and search functions, each with a fixed search_path."""
+    """The rollups and search documents (filled online) and the analytics and search functions, each with a
+    fixed search_path."""
     _, metadata = _apply_step(context, target, config, "rpc_functions")
     with target.connect() as conn:
         metadata["functions"] = table(conn.execute(sqlfiles.read("pgops/functions_search_path.sql"),

@@ -1,6 +1,7 @@
 -- Whether search_products ranks with the RUM index: the rum extension is installed in the extensions
 -- schema (where 016 puts it, and where search_products names its operator) and its index is valid
 -- (a concurrent build that failed leaves it INVALID, and the planner would then sort every match).
+-- The file name sorts before search_products.sql, so this exists before the function that calls it.
 -- pg_ops: step=rpc_functions
 
 create or replace function private.search_ranked_by_rum() returns boolean

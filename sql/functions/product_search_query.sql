@@ -3,6 +3,7 @@
 -- the start of a word ('red chee' finds 'red cheese'; 'with' does not also look for 'without').
 -- Empty when the text has no word. 'simple' configuration, like the documents (013).
 -- Called by search_products, with its (the owner's) rights: it reads the private search documents.
+-- The file name sorts before search_products.sql, so this exists before the function that calls it.
 -- pg_ops: step=rpc_functions
 
 create or replace function private.search_query(p_text text) returns tsquery
