@@ -44,7 +44,7 @@ def port_number(text: str) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from pg_ops.local import sandbox
+    from pg_ops.local import pooler, sandbox
 
     if args.action == "up":
         info, notes = sandbox.up(port=args.port)
@@ -52,7 +52,16 @@ def _sandbox(args: argparse.Namespace) -> int:
             print(note)
         print(info.dsn())
     elif args.action == "down":
+        for note in pooler.down():
+            print(note)
         for note in sandbox.down(purge=args.purge):
+            print(note)
+    elif args.action == "pooler-up":
+        _, notes = pooler.up(sandbox.running_info())
+        for note in notes:
+            print(note)
+    elif args.action == "pooler-down":
+        for note in pooler.down():
             print(note)
     elif args.action == "status":
         print(sandbox.status())
@@ -67,10 +76,12 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def sandbox_environment(info: object) -> dict[str, str]:
     """Environment that points pg_ops and the Dagster instance at the sandbox."""
-    from pg_ops.local import dagster_home, sandbox
+    from pg_ops.local import dagster_home, pooler, sandbox
 
     assert isinstance(info, sandbox.SandboxInfo)
+    running_pooler = pooler.load()
     return {
+        **(running_pooler.environment() if running_pooler else {}),
         "PG_OPS_DSN": info.dsn(),
         "DAGSTER_HOME": str(dagster_home.prepare()),
         "DAGSTER_PG_HOST": "127.0.0.1",
@@ -172,6 +183,44 @@ def _snapshot(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else EXIT_FAILED
 
 
+def _pooler(args: argparse.Namespace) -> int:
+    from pg_ops.engine.db import Target
+    from pg_ops.engine.pooler import app_traffic, config, maintenance, metrics
+    from pg_ops.engine.pooler.deploy import Policy
+    from pg_ops.engine.pooler.window import MaintenanceWindow
+    from pg_ops.local import pooler, sandbox
+
+    if args.sandbox:
+        info = sandbox.running_info()
+        pooler.running_info()
+        os.environ.update(sandbox_environment(info))
+    target = Target(dsn=require_dsn())
+    live = maintenance.live_from_env()
+    if args.action == "status":
+        reading = metrics.read(live)
+        print(reading.line())
+        return 0 if reading.up else EXIT_FAILED
+    server = maintenance.server_of(target)
+    login = maintenance.login_from_env(server.database)
+    if args.action == "traffic":
+        traffic = app_traffic.send(target, live.host, live.port, login)
+        print(traffic.line())
+        return 0 if not traffic.failures else EXIT_FAILED
+    start, _, end = args.window.partition("-")
+    policy = Policy(window=MaintenanceWindow.parse(start, end), override_window=args.override_window or "",
+                    allow_restart=args.allow_restart, force=args.force)
+    run = maintenance.Maintenance(settings=config.settings_from_pairs(args.set or []), live=live,
+                                  server_host=server.host, server_port=server.port, database=server.database,
+                                  login=login, policy=policy,
+                                  pushgateway_url=os.environ.get("PUSHGATEWAY_URL", "").strip())
+    proven = maintenance.prove_candidate(target, run, log=print)
+    done = maintenance.deploy_live(target, run, proven, log=print)
+    for change in done.changes:
+        print(f"  {change['key']}: {change['before']} -> {change['after']}")
+    print(f"PgBouncer {done.pooler}: {done.outcome} in {done.seconds:.1f} s ({done.detail}); {done.smoke}")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -188,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     box = commands.add_parser("sandbox", help="a throwaway PostgreSQL 15 on 127.0.0.1 under .pg_ops/")
-    box.add_argument("action", choices=["up", "down", "status", "dsn", "env"])
+    box.add_argument("action", choices=["up", "down", "status", "dsn", "env", "pooler-up", "pooler-down"])
     box.add_argument("--port", type=port_number, help="preferred port for up (another is chosen if taken)")
     box.add_argument("--purge", action="store_true", help="down: remove the data folder too")
     box.add_argument("--db", default="delivery", help="dsn: database name (default delivery)")
@@ -221,6 +270,21 @@ def build_parser() -> argparse.ArgumentParser:
                                "takes it: PG_OPS_DSN, MONITORING_PASSWORD, PUSHGATEWAY_URL (optional)")
     snap.add_argument("--sandbox", action="store_true", help="target the running sandbox")
     snap.set_defaults(handler=_snapshot)
+
+    pool = commands.add_parser("pooler", help="PgBouncer in the maintenance window: deploy (render, prove on a "
+                               "candidate, deploy, verify, roll back), status, traffic (the app's queries through it); "
+                               "PG_OPS_DSN and PGBOUNCER_* (see the README)")
+    pool.add_argument("action", choices=["deploy", "status", "traffic"])
+    pool.add_argument("--sandbox", action="store_true", help="the sandbox and its PgBouncer (pg-ops sandbox pooler-up)")
+    pool.add_argument("--set", action="append", metavar="KEY=VALUE", help="a setting, e.g. --set pool_mode=transaction")
+    pool.add_argument("--window", default="02:00-04:00", help="maintenance window in UTC, HH:MM-HH:MM (default "
+                      "02:00-04:00)")
+    pool.add_argument("--override-window", metavar="REASON", help="deploy outside the window; the reason is logged and "
+                      "kept in pgops.pooler_deployments")
+    pool.add_argument("--allow-restart", action="store_true", help="restart PgBouncer (inside the window) when a "
+                      "changed setting needs it")
+    pool.add_argument("--force", action="store_true", help="replace a live file that was changed by hand")
+    pool.set_defaults(handler=_pooler)
 
     bench = commands.add_parser("bench", help="measure the figures the README reports, on the sandbox")
     bench.add_argument("--scale", type=positive_scale, default=1.0, help="default 1.0 = 1,000,000 orders")

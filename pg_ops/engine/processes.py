@@ -1,8 +1,10 @@
-"""Whether a process on this machine is still there: the sandbox's server, a Dagster run's worker."""
+"""Processes on this machine: whether one is still there (the sandbox's server, a Dagster run's worker), and a
+free loopback port for a new one."""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 
@@ -19,3 +21,10 @@ def process_alive(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state != "Z"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -26,7 +26,7 @@ from pg_ops.engine import binaries
 from pg_ops.engine.db import connection
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.paths import state_dir
-from pg_ops.engine.processes import process_alive
+from pg_ops.engine.processes import free_port, process_alive
 
 DEFAULT_PORT = 54329
 DEMO_DB = "delivery"
@@ -114,12 +114,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def load_info(root: Path | None = None) -> SandboxInfo | None:

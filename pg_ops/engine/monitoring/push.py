@@ -12,10 +12,12 @@ from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.proof.benchmark import SuiteRun
 
 
-def push(url: str, job: str, database: str, registry: CollectorRegistry, timeout_s: float, what: str) -> None:
-    """PUT: the group {job, database} becomes exactly this registry, so series that vanished vanish there too."""
+def push(url: str, job: str, database: str, registry: CollectorRegistry, timeout_s: float, what: str,
+         key: str = "database") -> None:
+    """PUT: the group {job, key=database} becomes exactly this registry, so series that vanished vanish there too.
+    (A pooler's group is keyed by `pooler`, its host:port.)"""
     try:
-        push_to_gateway(url, job=job, registry=registry, grouping_key={"database": database}, timeout=timeout_s)
+        push_to_gateway(url, job=job, registry=registry, grouping_key={key: database}, timeout=timeout_s)
     except (URLError, OSError) as exc:
         raise PgOpsError(f"Pushgateway {url} did not take {what}: {_reason(exc, timeout_s)}") from None
 

@@ -50,7 +50,7 @@ def write_files(rendered: Rendered) -> Path:
     return ini
 
 
-def _reason(lines: list[str]) -> str:
+def reason(lines: list[str]) -> str:
     """PgBouncer's own words, without its timestamp and pid: the first ERROR (which names the bad line),
     then the FATAL that followed."""
     said = [re.sub(r"^\S+ \S+ \S+ \[\d+\] ", "", line).strip() for line in lines]
@@ -76,7 +76,7 @@ def running(ini: Path, rendered: Rendered, admin_password: str, timeout_s: float
         while True:
             if process.poll() is not None:
                 output = (process.stdout.read() if process.stdout else "").strip().splitlines()
-                raise PgOpsError(f"the candidate PgBouncer did not start: {_reason(output) or _log_tail(directory)}")
+                raise PgOpsError(f"the candidate PgBouncer did not start: {reason(output) or _log_tail(directory)}")
             try:
                 with admin_console(rendered, admin_password):
                     break
@@ -98,18 +98,39 @@ def running(ini: Path, rendered: Rendered, admin_password: str, timeout_s: float
             process.stdout.close()
 
 
+def console(host: str, port: int, user: str, password: str,
+            connect_timeout_s: int = 3) -> psycopg.Connection[tuple[object, ...]]:
+    """A PgBouncer's admin console. It speaks only the simple query protocol: a client-side-binding cursor."""
+    return psycopg.connect(host=host, port=port, dbname="pgbouncer", user=user, password=password, autocommit=True,
+                           cursor_factory=psycopg.ClientCursor, connect_timeout=connect_timeout_s)
+
+
 def admin_console(rendered: Rendered, admin_password: str) -> psycopg.Connection[tuple[object, ...]]:
-    """The admin console speaks only the simple query protocol: a client-side-binding cursor."""
-    return psycopg.connect(host=rendered.values["listen_addr"], port=int(rendered.values["listen_port"]),
-                           dbname="pgbouncer", user=rendered.values["admin_users"], password=admin_password,
-                           autocommit=True, cursor_factory=psycopg.ClientCursor, connect_timeout=3)
+    """The console of the PgBouncer running `rendered`."""
+    return console(rendered.values["listen_addr"], int(rendered.values["listen_port"]),
+                   rendered.values["admin_users"], admin_password)
+
+
+def show(conn: psycopg.Connection[tuple[object, ...]], what: str) -> list[dict[str, str]]:
+    """SHOW POOLS / STATS / CONFIG / DATABASES as rows by column name (columns vary between versions)."""
+    if what not in ("CONFIG", "POOLS", "STATS", "DATABASES", "CLIENTS", "SERVERS"):
+        raise ValueError(what)
+    cursor = conn.execute(f"SHOW {what}")  # a fixed word from the list above
+    names = [c.name for c in cursor.description or []]
+    return [{name: "" if value is None else str(value) for name, value in zip(names, row, strict=True)}
+            for row in cursor.fetchall()]
+
+
+def running_config(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[dict[str, str], set[str]]:
+    """SHOW CONFIG: each key's running value, and the keys a RELOAD cannot change (changeable = no)."""
+    rows = show(conn, "CONFIG")
+    return ({row["key"]: row["value"] for row in rows},
+            {row["key"] for row in rows if row.get("changeable", "yes") == "no"})
 
 
 def show_config(rendered: Rendered, admin_password: str) -> dict[str, str]:
     with admin_console(rendered, admin_password) as conn:
-        cursor = conn.execute("SHOW CONFIG")
-        names = [c.name for c in cursor.description or []]
-        return {str(row[names.index("key")]): str(row[names.index("value")]) for row in cursor.fetchall()}
+        return running_config(conn)[0]
 
 
 def config_differences(rendered: Rendered, shown: dict[str, str]) -> list[str]:
@@ -120,9 +141,13 @@ def config_differences(rendered: Rendered, shown: dict[str, str]) -> list[str]:
         got = shown.get(key)
         if got is None:
             problems.append(f"{key} is not a setting PgBouncer knows")
-        elif got != want and not (_number(got) is not None and _number(got) == _number(want)):
+        elif not same_value(got, want):
             problems.append(f"{key} = {got!r}, rendered {want!r}")
     return problems
+
+
+def same_value(shown: str, wanted: str) -> bool:
+    return shown == wanted or (_number(shown) is not None and _number(shown) == _number(wanted))
 
 
 def _number(text: str) -> float | None:

@@ -176,10 +176,25 @@ def render(settings: PoolerSettings, place: Place, admin_password: str) -> Rende
         values["user"] = place.os_user
     database = (f"{place.database} = host={place.server_host} port={place.server_port} "
                 f"dbname={place.database}")
-    ini = "\n".join(["; rendered by pg_ops: edit the settings, not this file", "[databases]", database, "",
-                     "[pgbouncer]", *(f"{k} = {v}" for k, v in values.items()), ""])
+    body = "\n".join(["[databases]", database, "", "[pgbouncer]", *(f"{k} = {v}" for k, v in values.items()), ""])
+    ini = f"{HEADER} {body_checksum(body)}: edit the settings, not this file\n{body}"
     auth = f'"{settings.admin_user}" "{scram_verifier(admin_password)}"\n'
     return Rendered(ini=ini, auth_file=auth, values=values)
+
+
+HEADER = "; rendered by pg_ops, sha256"
+
+
+def body_checksum(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def edited_by_hand(ini: str) -> bool:
+    """True unless the file is exactly what pg_ops rendered: its first line carries the checksum of the rest."""
+    first, _, body = ini.partition("\n")
+    if not first.startswith(HEADER + " "):
+        return True
+    return first.removeprefix(HEADER + " ").split(":", 1)[0] != body_checksum(body)
 
 
 def setting_names() -> list[str]:
@@ -200,3 +215,22 @@ def server_pool_sizes(conn: Connection) -> PoolSizes:
                        "current_setting('superuser_reserved_connections')::int as reserved").fetchone()
     assert row is not None
     return pool_sizes(int(row["max_connections"]), int(row["reserved"]))
+
+
+def settings_from_pairs(pairs: list[str], base: PoolerSettings | None = None) -> PoolerSettings:
+    """`key=value` strings (the command line's --set) over `base`, each converted to its field's type."""
+    known = {f.name: f for f in fields(PoolerSettings)}
+    changes: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in known:
+            raise PgOpsError(f"--set {pair!r}: give key=value with a key among {', '.join(known)}")
+        if known[key].type in (int, "int"):
+            try:
+                changes[key] = int(value)
+            except ValueError:
+                raise PgOpsError(f"--set {key}={value!r}: {key} takes a whole number") from None
+        else:
+            changes[key] = value
+    return PoolerSettings(**{**asdict(base or PoolerSettings()), **changes})

@@ -1,0 +1,264 @@
+"""The maintenance run against a live PgBouncer (Debian's 1.18, started as the sandbox starts it): deploy in
+the window, verify, roll back; and every fault a 2 a.m. run meets, each one line with the pooler still
+serving the application."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pg_ops.engine.db import Target, connection
+from pg_ops.engine.errors import PgOpsError
+from pg_ops.engine.pooler import candidate, config, deploy, history, maintenance, metrics
+from pg_ops.engine.pooler.deploy import DeployFailed, LivePooler, Policy, SmokeLogin
+from pg_ops.engine.pooler.window import MaintenanceWindow
+from pg_ops.engine.processes import free_port
+from pg_ops.local import pooler
+from pg_ops.local.sandbox import SandboxInfo
+
+IN_WINDOW = dt.datetime(2026, 12, 1, 2, 30, tzinfo=dt.UTC)
+AFTER_WINDOW = dt.datetime(2026, 12, 1, 5, 40, tzinfo=dt.UTC)
+
+
+@dataclass
+class Live:
+    info: pooler.PoolerInfo
+    target: Target
+    run: maintenance.Maintenance
+
+    @property
+    def pooler(self) -> LivePooler:
+        return self.run.live
+
+    def shown(self) -> dict[str, str]:
+        with deploy.open_console(self.pooler) as conn:
+            return candidate.running_config(conn)[0]
+
+    def history(self) -> list[dict[str, object]]:
+        with connection(self.target) as conn:
+            return conn.execute("select outcome, detail, window_note, restarted from pgops.pooler_deployments "
+                                "where pooler = %s order by id", (self.pooler.label,)).fetchall()
+
+    def maintain(self, clock: dt.datetime = IN_WINDOW, **changes: object) -> deploy.Deployment:
+        run = replace(self.run, **changes)  # type: ignore[arg-type]
+        proven = maintenance.prove_candidate(self.target, run)
+        return maintenance.deploy_live(self.target, run, proven, clock=lambda: clock)
+
+
+@pytest.fixture
+def live(pg: SandboxInfo, demo_db: str) -> Iterator[Live]:
+    """A PgBouncer in its 'before' state (session pooling) in front of this module's demo database."""
+    root = Path(tempfile.mkdtemp(prefix="pg_ops_live_", dir="/tmp"))
+    root.chmod(0o755)
+    database = demo_db.rsplit("/", 1)[1]
+    info, _ = pooler.up(pg, database=database, root=root, port=free_port())
+    live_pooler = LivePooler(ini=Path(info.ini), host="127.0.0.1", port=info.port, admin_user="pgbouncer_admin",
+                             admin_password=info.admin_password)
+    run = maintenance.Maintenance(settings=config.PoolerSettings(listen_port=info.port), live=live_pooler,
+                                  server_host="127.0.0.1", server_port=pg.port, database=database,
+                                  login=SmokeLogin(database, pooler.APP_USER, info.app_password))
+    try:
+        yield Live(info=info, target=Target(dsn=demo_db), run=run)
+    finally:
+        pooler.down(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class Clients:
+    """The application during the run: one kept connection through the pooler querying without pause."""
+
+    def __init__(self, live: Live) -> None:
+        self.live, self.done, self.started = live, threading.Event(), threading.Event()
+        self.queries = 0
+        self.failures: list[str] = []
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        login = self.live.run.login
+        try:
+            with psycopg.connect(host="127.0.0.1", port=self.live.info.port, dbname=login.database, user=login.user,
+                                 password=login.password, prepare_threshold=None, autocommit=True) as conn:
+                while not self.done.is_set():
+                    try:
+                        conn.execute("select current_user, now()").fetchone()
+                        self.queries += 1
+                        self.started.set()
+                    except psycopg.Error as exc:
+                        self.failures.append(str(exc))
+        except psycopg.Error as exc:
+            self.failures.append(f"connect: {exc}")
+        finally:
+            self.started.set()
+
+    def __enter__(self) -> Clients:
+        self.thread.start()
+        assert self.started.wait(10) and self.queries > 0, self.failures
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.done.set()
+        self.thread.join(timeout=10)
+
+
+def serves_the_app(live: Live) -> bool:
+    login = live.run.login
+    with psycopg.connect(host="127.0.0.1", port=live.info.port, dbname=login.database, user=login.user,
+                         password=login.password, prepare_threshold=None) as conn:
+        with conn.transaction():  # as the app: its role and claims inside the transaction
+            conn.execute("set local role authenticated")
+            return conn.execute("select count(*) > 0 from public.restaurants").fetchone() == (True,)
+
+
+def test_a_deploy_in_the_window_reloads_verifies_and_keeps_the_previous_file(live: Live) -> None:
+    before = live.shown()
+    assert before["pool_mode"] == "session"
+    previous_text = live.pooler.ini.read_text()
+    with Clients(live) as clients:
+        done = live.maintain()
+    assert done.outcome == "deployed" and not done.restarted
+    assert clients.queries > 0 and clients.failures == []  # a reload drops no client
+    shown = live.shown()
+    assert shown["pool_mode"] == "transaction" and shown["default_pool_size"] == done.after["default_pool_size"]
+    assert {c["key"] for c in done.changes} >= {"pool_mode", "default_pool_size"}
+    assert Path(f"{live.pooler.ini}.previous").read_text() == previous_text
+    assert "RLS held" in done.smoke and {p["database"] for p in done.pools} >= {live.run.database}
+    assert live.history()[-1]["outcome"] == "deployed"
+    assert "inside the maintenance window" in str(live.history()[-1]["window_note"])
+    again = live.maintain()  # nothing left to change
+    assert again.outcome == "unchanged" and again.changes == []
+
+
+def test_outside_the_window_nothing_changes_unless_overridden_and_the_override_is_recorded(live: Live) -> None:
+    before_text = live.pooler.ini.read_text()
+    with pytest.raises(PgOpsError, match=r"refused: the maintenance window 02:00–04:00 UTC is closed \(now 05:40 "
+                                         r"UTC\); it opens in 20 h 20 min, at 2026-12-02 02:00 UTC") as refused:
+        live.maintain(clock=AFTER_WINDOW)
+    assert "\n" not in str(refused.value)
+    assert live.pooler.ini.read_text() == before_text and live.shown()["pool_mode"] == "session"
+    assert live.history()[-1]["outcome"] == "refused"
+    done = live.maintain(clock=AFTER_WINDOW, policy=Policy(override_window="incident 4711: pool exhausted"))
+    assert done.outcome == "deployed"
+    assert live.history()[-1]["window_note"] == ("deploy to the live PgBouncer: OUTSIDE the maintenance window "
+                                                 "02:00–04:00 UTC (now 05:40 UTC), by override: incident 4711: pool "
+                                                 "exhausted")
+    # a window spanning midnight, as configured for another region
+    late = MaintenanceWindow.parse("23:00", "01:00")
+    assert late.is_open(dt.datetime(2026, 12, 1, 0, 30, tzinfo=dt.UTC)) and not late.is_open(AFTER_WINDOW)
+    with pytest.raises(PgOpsError, match="window_start = '25:00' is not a time of day"):
+        MaintenanceWindow.parse("25:00", "04:00")
+
+
+def test_a_value_out_of_range_is_refused_before_any_process_starts(live: Live) -> None:
+    before_text = live.pooler.ini.read_text()
+    with pytest.raises(PgOpsError, match="default_pool_size = 5000 is out of range"):
+        live.maintain(settings=replace(live.run.settings, default_pool_size=5000))
+    assert live.pooler.ini.read_text() == before_text and serves_the_app(live)
+
+
+def test_a_candidate_that_cannot_start_leaves_the_live_pooler_untouched(live: Live) -> None:
+    before_text = live.pooler.ini.read_text()
+    with pytest.raises(PgOpsError, match="the candidate PgBouncer did not start: .*(tls|TLS|key|cert)") as refused:
+        live.maintain(settings=replace(live.run.settings, client_tls_cert_file="/etc/hostname",
+                                       client_tls_key_file="/etc/hostname"))
+    assert "\n" not in str(refused.value)
+    assert live.pooler.ini.read_text() == before_text and live.shown()["pool_mode"] == "session"
+    assert serves_the_app(live)
+
+
+def test_a_setting_that_needs_a_restart_is_refused_unless_allowed_then_restarts_in_the_window(live: Live) -> None:
+    new_port = free_port()
+    moved = replace(live.run.settings, listen_port=new_port)
+    before_text = live.pooler.ini.read_text()
+    with pytest.raises(PgOpsError, match=rf"listen_port {live.info.port} -> {new_port} takes effect only when "
+                                         "PgBouncer restarts, and allow_restart is off"):
+        live.maintain(settings=moved)
+    assert live.pooler.ini.read_text() == before_text and serves_the_app(live)
+    done = live.maintain(settings=moved, policy=Policy(allow_restart=True))
+    assert done.restarted and done.after["listen_port"] == str(new_port)
+    moved_pooler = replace(live.pooler, port=new_port)
+    with deploy.open_console(moved_pooler) as conn:
+        assert candidate.running_config(conn)[0]["listen_port"] == str(new_port)
+    assert live.history()[-1]["restarted"] is True
+
+
+def test_a_live_pooler_that_is_down_or_refuses_the_admin_login_is_one_line_and_nothing_changes(live: Live) -> None:
+    before_text = live.pooler.ini.read_text()
+    wrong_password = replace(live.run, live=replace(live.pooler, admin_password="not-the-password"))
+    proven = maintenance.prove_candidate(live.target, live.run)
+    with pytest.raises(PgOpsError, match=rf"the live PgBouncer at 127.0.0.1:{live.info.port} refused the admin login "
+                                         "of pgbouncer_admin: .*check PGBOUNCER_ADMIN_PASSWORD") as refused:
+        maintenance.deploy_live(live.target, wrong_password, proven, clock=lambda: IN_WINDOW)
+    assert "not-the-password" not in str(refused.value)
+    nowhere = replace(live.run, live=replace(live.pooler, port=free_port()))
+    with pytest.raises(PgOpsError, match="does not answer its admin console: .*start it, or point PGBOUNCER_HOST"):
+        maintenance.deploy_live(live.target, nowhere, proven, clock=lambda: IN_WINDOW)
+    assert live.pooler.ini.read_text() == before_text and serves_the_app(live)
+    assert live.history()[-1]["outcome"] == "refused"  # the refused login is on record
+
+
+def test_failing_smoke_queries_roll_back_to_the_previous_show_config_without_failing_clients(live: Live) -> None:
+    """Statement pooling cannot carry the app's transactions: the smoke fails on the live pooler, the previous
+    file comes back, SHOW CONFIG is what it was. (Called below the candidate, which would catch it first.)"""
+    before = live.shown()
+    before_text = live.pooler.ini.read_text()
+    settings = replace(live.run.settings, pool_mode="statement").sized(config.pool_sizes(100, 3))
+    rendered = config.render(settings, live.run.place(live.pooler.ini.parent, "127.0.0.1"), live.info.admin_password)
+    with Clients(live) as clients, pytest.raises(DeployFailed, match=r"deploy rolled back in \d+\.\d s: smoke queries "
+                                                 r"through .* failed: .*statement pooling.*previous configuration "
+                                                 "again") as failed:
+        deploy.deploy(live.pooler, rendered, Policy(), live.run.login, clock=lambda: IN_WINDOW)
+    assert "\n" not in str(failed.value) and failed.value.deployment.outcome == "rolled_back"
+    assert clients.queries > 0 and clients.failures == []
+    assert live.shown() == before and live.pooler.ini.read_text() == before_text
+    assert serves_the_app(live)
+
+
+def test_a_file_changed_by_hand_is_refused_with_its_diff_unless_forced(live: Live) -> None:
+    live.maintain()  # pg_ops's file runs, and is recorded
+    text = live.pooler.ini.read_text()
+    live.pooler.ini.write_text(text.replace("max_client_conn = 1000", "max_client_conn = 1500"))
+    with pytest.raises(PgOpsError, match=r"was changed by hand since pg_ops wrote it \(-max_client_conn = 1000, "
+                                         r"\+max_client_conn = 1500, against what pg_ops last deployed\)"):
+        live.maintain(settings=replace(live.run.settings, min_pool_size=2))
+    assert "max_client_conn = 1500" in live.pooler.ini.read_text()
+    done = live.maintain(settings=replace(live.run.settings, min_pool_size=2), policy=Policy(force=True))
+    assert done.outcome == "deployed" and live.shown()["min_pool_size"] == "2"
+    assert not config.edited_by_hand(live.pooler.ini.read_text())
+
+
+def test_the_pooler_figures_and_the_deploy_outcome_reach_the_pushgateway(live: Live) -> None:
+    from tests import servers
+
+    done = live.maintain()
+    reading = metrics.read(live.pooler)
+    assert reading.up and any(p["database"] == live.run.database for p in reading.pools)
+    with servers.pushgateway() as gateway:
+        metrics.push_reading(gateway, reading)
+        metrics.push_deployment(gateway, done)
+        down = metrics.read(replace(live.pooler, port=free_port()))
+        assert not down.up and "does not answer" in down.error
+        import urllib.request
+        with urllib.request.urlopen(f"{gateway}/metrics", timeout=10) as response:
+            text = response.read().decode()
+    assert f'pg_ops_pgbouncer_up{{instance="",job="pg_ops_pgbouncer",pooler="{live.pooler.label}"}} 1' in text
+    assert f'pg_ops_pgbouncer_deploy_success{{instance="",job="pg_ops_pgbouncer_deploy",pooler="' \
+           f'{live.pooler.label}"}} 1' in text
+    assert f'pg_ops_pgbouncer_pool_size{{database="{live.run.database}"' in text
+
+
+def test_history_keeps_only_files_that_ran_as_the_base_for_a_hand_edit_diff(live: Live) -> None:
+    with pytest.raises(PgOpsError):
+        live.maintain(clock=AFTER_WINDOW)
+    with connection(live.target) as conn:
+        assert history.last_deployed(conn, live.pooler.label, str(live.pooler.ini)) is None
+    live.maintain()
+    with connection(live.target) as conn:
+        assert history.last_deployed(conn, live.pooler.label, str(live.pooler.ini)) == live.pooler.ini.read_text()
