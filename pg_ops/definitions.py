@@ -9,6 +9,13 @@ from pg_ops.defs.baseline import baseline_performance
 from pg_ops.defs.metadata import ROLLOUT_GROUP
 from pg_ops.defs.migrations import MIGRATION_ASSETS, MIGRATION_CHECKS
 from pg_ops.defs.monitoring import check_monitoring_stack, install_monitoring_schema
+from pg_ops.defs.pgbouncer import (
+    IN_MEMORY,
+    pgbouncer_figures,
+    pgbouncer_from_env,
+    pgbouncer_maintenance,
+    pgbouncer_maintenance_schedule,
+)
 from pg_ops.defs.preflight import preflight
 from pg_ops.defs.resources import pushgateway_from_env, target_from_env, target_label_from_env
 from pg_ops.defs.runs import DATABASE_TAG
@@ -29,8 +36,9 @@ defs = dg.Definitions(
     assets=[preflight, baseline_performance, backup, *MIGRATION_ASSETS, validation, install_monitoring_schema,
             check_monitoring_stack],
     asset_checks=[*MIGRATION_CHECKS, *VALIDATION_CHECKS],
-    jobs=[rollout_job, nightly_validation_job],
-    schedules=[nightly_validation],
-    sensors=[monitoring_snapshot, dead_runs],
-    resources={"target": target_from_env(), "pushgateway": pushgateway_from_env()},
+    jobs=[rollout_job, nightly_validation_job, pgbouncer_maintenance],
+    schedules=[nightly_validation, pgbouncer_maintenance_schedule],
+    sensors=[monitoring_snapshot, dead_runs, pgbouncer_figures],
+    resources={"target": target_from_env(), "pushgateway": pushgateway_from_env(), "pgbouncer": pgbouncer_from_env(),
+               IN_MEMORY: dg.InMemoryIOManager()},
 )

@@ -262,3 +262,57 @@ def test_history_keeps_only_files_that_ran_as_the_base_for_a_hand_edit_diff(live
     live.maintain()
     with connection(live.target) as conn:
         assert history.last_deployed(conn, live.pooler.label, str(live.pooler.ini)) == live.pooler.ini.read_text()
+
+
+def _job_resources(live: Live) -> dict[str, object]:
+    import dagster as dg
+
+    from pg_ops.defs.pgbouncer import IN_MEMORY, PgBouncerTarget
+    from pg_ops.defs.resources import PostgresTarget, PushgatewayTarget
+
+    return {"target": PostgresTarget(dsn=live.target.dsn), "pushgateway": PushgatewayTarget(),
+            "pgbouncer": PgBouncerTarget(ini=str(live.pooler.ini), port=live.info.port,
+                                         admin_password=live.info.admin_password,
+                                         app_password=live.info.app_password),
+            IN_MEMORY: dg.InMemoryIOManager()}
+
+
+def test_the_dagster_job_refuses_outside_the_window_then_deploys_by_override_with_its_evidence(live: Live) -> None:
+    import dagster as dg
+
+    from pg_ops.defs.pgbouncer import pgbouncer_maintenance
+
+    now = dt.datetime.now(dt.UTC)  # the job reads the real clock: a window two hours ahead is shut now
+    shut = {"window_start": f"{(now.hour + 2) % 24:02d}:00", "window_end": f"{(now.hour + 3) % 24:02d}:00"}
+    refused = pgbouncer_maintenance.execute_in_process(
+        run_config={"ops": {"pgbouncer_candidate": {"config": {"listen_port": live.info.port}},
+                            "pgbouncer_deploy": {"config": shut}}},
+        resources=_job_resources(live), raise_on_error=False)
+    assert not refused.success
+    failure = next(e for e in refused.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert failure.step_key == "pgbouncer_deploy"
+    assert "is closed" in failure.step_failure_data.error.message and live.shown()["pool_mode"] == "session"  # type: ignore[union-attr]
+    done = pgbouncer_maintenance.execute_in_process(
+        run_config={"ops": {"pgbouncer_candidate": {"config": {"listen_port": live.info.port}},
+                            "pgbouncer_deploy": {"config": {**shut, "override_window": "test: sandbox"}}}},
+        resources=_job_resources(live))
+    assert done.success and live.shown()["pool_mode"] == "transaction"
+    output = next(e for e in done.events_for_node("pgbouncer_deploy")
+                  if e.event_type == dg.DagsterEventType.STEP_OUTPUT)
+    metadata = output.step_output_data.metadata  # type: ignore[union-attr]
+    assert metadata["outcome"].value == "deployed" and "by override: test: sandbox" in str(metadata["window"].value)
+    diff = {row.data["key"]: row.data["after"] for row in metadata["settings_diff"].value.records}  # type: ignore[attr-defined]
+    assert diff["pool_mode"] == "transaction" and "RLS held" in str(metadata["smoke"].value)
+    candidate_out = done.output_for_node("pgbouncer_candidate")
+    assert candidate_out.live.values["pool_mode"] == "transaction"
+
+
+def test_the_job_settings_are_the_engine_settings_and_the_schedule_is_off_until_a_pooler_is_configured() -> None:
+    import dagster as dg
+
+    from pg_ops.defs.pgbouncer import PgBouncerSettings, pgbouncer_maintenance_schedule
+
+    assert set(PgBouncerSettings.model_fields) == set(config.setting_names())
+    assert PgBouncerSettings().settings() == config.PoolerSettings()
+    assert pgbouncer_maintenance_schedule.cron_schedule == "0 2 * * *"
+    assert pgbouncer_maintenance_schedule.default_status == dg.DefaultScheduleStatus.STOPPED

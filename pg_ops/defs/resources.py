@@ -36,8 +36,8 @@ class PostgresTarget(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Where the run's worker lives, so that a run whose process died can be told from a slow one.
-        if context.instance is not None and context.run_id is not None:
-            runs.record_worker(context.instance, context.run_id)
+        if context.instance is not None and context.run is not None:
+            runs.record_worker(context.instance, context.run.run_id)
 
 
 def target_from_env() -> PostgresTarget:
