@@ -57,7 +57,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         for note in sandbox.down(purge=args.purge):
             print(note)
     elif args.action == "pooler-up":
-        _, notes = pooler.up(sandbox.running_info())
+        _, notes = pooler.up(sandbox.running_info().dsn())
         for note in notes:
             print(note)
     elif args.action == "pooler-down":

@@ -24,7 +24,8 @@ import yaml
 from psycopg import sql
 
 from pg_ops.engine.db import connect, connection
-from pg_ops.local import sandbox
+from pg_ops.engine.pooler.deploy import LivePooler, SmokeLogin
+from pg_ops.local import pooler, sandbox
 from pg_ops.local.daemons import alertmanager, daemon, postgres_exporter, prometheus, pushgateway  # noqa: F401 (for the tests)
 from pg_ops.local.sandbox import SandboxInfo
 
@@ -230,3 +231,19 @@ def wait_for_targets(url: str, expected: int, timeout_s: float = 60) -> None:
             return
         assert time.monotonic() < deadline, f"targets not up after {timeout_s:.0f} s: {active}"
         time.sleep(0.5)
+
+
+@contextmanager
+def sandbox_pooler(dsn: str) -> Iterator[tuple[LivePooler, SmokeLogin]]:
+    """The sandbox's PgBouncer (Debian's binary, session pooling) in front of the database of `dsn`; stopped
+    by its PID afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="pg_ops_pooler_", dir="/tmp"))
+    root.chmod(0o755)
+    try:
+        info, _ = pooler.up(dsn, root=root, port=sandbox.free_port())
+        yield (LivePooler(ini=Path(info.ini), host="127.0.0.1", port=info.port, admin_user="pgbouncer_admin",
+                          admin_password=info.admin_password),
+               SmokeLogin(info.database, pooler.APP_USER, info.app_password))
+    finally:
+        pooler.down(root)
+        shutil.rmtree(root, ignore_errors=True)

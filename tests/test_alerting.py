@@ -14,6 +14,8 @@ from pg_ops.engine.db import as_uri
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.monitoring import monitoring_schema, monitoring_stack, push, snapshot
 from pg_ops.engine.paths import monitoring_dir
+from pg_ops.engine.pooler import deploy
+from pg_ops.engine.pooler import metrics as pooler_metrics
 from pg_ops.engine.proof.benchmark import QueryResult, SuiteRun
 from tests import servers
 
@@ -26,7 +28,7 @@ RECORDS = monitoring_stack.recording_rules(ALERTS)
 def test_prometheus_config_rules_and_alertmanager_pass_the_real_tools() -> None:
     assert "SUCCESS" in monitoring_stack.check_prometheus_config(PROMETHEUS / "prometheus.yml")
     assert f"SUCCESS: {len(RULES) + len(RECORDS)} rules found" in monitoring_stack.check_rules(ALERTS)
-    assert len(RULES) == 41 and len(RECORDS) == 3
+    assert len(RULES) == 48 and len(RECORDS) == 3
     assert "SUCCESS" in monitoring_stack.test_rules(PROMETHEUS / "alerts_test.yml")
     assert "SUCCESS" in monitoring_stack.check_alertmanager(monitoring_dir() / "alertmanager" / "alertmanager.yml")
 
@@ -98,6 +100,13 @@ def test_every_metric_the_rules_read_is_produced_live(demo_db: str) -> None:
         push.push_validation(gateway, "demo", run, passed=True)
         push.push_backup(gateway, "demo", size_bytes=1, seconds=1.0, verified=True)
         assert snapshot.once(snapshot.SnapshotTarget(demo_db, password, pushgateway_url=gateway)).pushed
+        with servers.sandbox_pooler(demo_db) as (live, login):
+            deploy.smoke(live.host, live.port, login)  # a client came through: the pool has its rows
+            reading = pooler_metrics.read(live)
+            assert reading.up and reading.pools
+            pooler_metrics.push_reading(gateway, reading)
+            pooler_metrics.push_deployment(gateway, deploy.Deployment(pooler=live.label, ini_path=str(live.ini),
+                                                                      started=0.0, outcome="deployed"))
         produced |= _names(f"{gateway}/metrics")
     referenced: set[str] = set()
     for rule in RULES + RECORDS:

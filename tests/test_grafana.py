@@ -19,6 +19,8 @@ from pg_ops.engine.db import as_uri, connection
 from pg_ops.engine.migrations import migrate
 from pg_ops.engine.monitoring import monitoring_schema, push, snapshot
 from pg_ops.engine.paths import monitoring_dir
+from pg_ops.engine.pooler import deploy
+from pg_ops.engine.pooler import metrics as pooler_metrics
 from pg_ops.engine.proof.benchmark import QueryResult, SuiteRun
 from pg_ops.engine.proof.verdicts import call_functions
 from tests import servers
@@ -67,6 +69,11 @@ def prometheus(demo_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         push.push_validation(gateway, "demo", run, passed=True)
         push.push_backup(gateway, "demo", size_bytes=1000, seconds=1.0, verified=True)
         assert snapshot.once(snapshot.SnapshotTarget(demo_db, password, pushgateway_url=gateway)).pushed
+        with servers.sandbox_pooler(demo_db) as (live, login):
+            deploy.smoke(live.host, live.port, login)  # a client came through: the pool has its rows
+            pooler_metrics.push_reading(gateway, pooler_metrics.read(live))
+            pooler_metrics.push_deployment(gateway, deploy.Deployment(pooler=live.label, ini_path=str(live.ini),
+                                                                      started=0.0, outcome="deployed"))
         servers.prometheus_config(folder / "prometheus.yml", exporter=exporter, gateway=gateway)
         with servers.prometheus(folder / "prometheus.yml") as url:
             servers.wait_for_targets(url, expected=2)

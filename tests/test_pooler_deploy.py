@@ -5,8 +5,6 @@ serving the application."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -18,11 +16,11 @@ import pytest
 from pg_ops.engine.db import Target, connection
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.pooler import candidate, config, deploy, history, maintenance, metrics
-from pg_ops.engine.pooler.deploy import DeployFailed, LivePooler, Policy, SmokeLogin
+from pg_ops.engine.pooler.deploy import DeployFailed, LivePooler, Policy
 from pg_ops.engine.pooler.window import MaintenanceWindow
 from pg_ops.engine.processes import free_port
 from pg_ops.local import pooler
-from pg_ops.local.sandbox import SandboxInfo
+from tests import servers
 
 IN_WINDOW = dt.datetime(2026, 12, 1, 2, 30, tzinfo=dt.UTC)
 AFTER_WINDOW = dt.datetime(2026, 12, 1, 5, 40, tzinfo=dt.UTC)
@@ -54,22 +52,15 @@ class Live:
 
 
 @pytest.fixture
-def live(pg: SandboxInfo, demo_db: str) -> Iterator[Live]:
+def live(demo_db: str) -> Iterator[Live]:
     """A PgBouncer in its 'before' state (session pooling) in front of this module's demo database."""
-    root = Path(tempfile.mkdtemp(prefix="pg_ops_live_", dir="/tmp"))
-    root.chmod(0o755)
-    database = demo_db.rsplit("/", 1)[1]
-    info, _ = pooler.up(pg, database=database, root=root, port=free_port())
-    live_pooler = LivePooler(ini=Path(info.ini), host="127.0.0.1", port=info.port, admin_user="pgbouncer_admin",
-                             admin_password=info.admin_password)
-    run = maintenance.Maintenance(settings=config.PoolerSettings(listen_port=info.port), live=live_pooler,
-                                  server_host="127.0.0.1", server_port=pg.port, database=database,
-                                  login=SmokeLogin(database, pooler.APP_USER, info.app_password))
-    try:
+    with servers.sandbox_pooler(demo_db) as (live_pooler, login):
+        info = pooler.load(live_pooler.ini.parent.parent)
+        assert info is not None
+        run = maintenance.Maintenance(settings=config.PoolerSettings(listen_port=info.port), live=live_pooler,
+                                      server_host="127.0.0.1", server_port=int(demo_db.rsplit(":", 1)[1].split("/")[0]),
+                                      database=login.database, login=login)
         yield Live(info=info, target=Target(dsn=demo_db), run=run)
-    finally:
-        pooler.down(root)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 class Clients:
@@ -235,8 +226,6 @@ def test_a_file_changed_by_hand_is_refused_with_its_diff_unless_forced(live: Liv
 
 
 def test_the_pooler_figures_and_the_deploy_outcome_reach_the_pushgateway(live: Live) -> None:
-    from tests import servers
-
     done = live.maintain()
     reading = metrics.read(live.pooler)
     assert reading.up and any(p["database"] == live.run.database for p in reading.pools)

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from psycopg import sql
+from psycopg import conninfo, sql
 
 from pg_ops.engine.db import Connection, connection
 from pg_ops.engine.errors import PgOpsError
@@ -91,9 +91,11 @@ def _answers(info: PoolerInfo) -> bool:
         return False
 
 
-def up(server: sandbox.SandboxInfo, database: str = sandbox.DEMO_DB, root: Path | None = None,
-       port: int | None = None) -> tuple[PoolerInfo, list[str]]:
-    """Start the sandbox's PgBouncer (creating its files the first time) in front of `database`."""
+def up(dsn: str, root: Path | None = None, port: int | None = None) -> tuple[PoolerInfo, list[str]]:
+    """Start the sandbox's PgBouncer (creating its files the first time) in front of the database of `dsn` (a
+    superuser's, on loopback)."""
+    server = conninfo.conninfo_to_dict(dsn)
+    database, server_port = str(server["dbname"]), int(server.get("port") or 5432)
     existing = load(root)
     if existing and _answers(existing):
         return existing, [f"PgBouncer already running on 127.0.0.1:{existing.port}; nothing changed"]
@@ -101,13 +103,13 @@ def up(server: sandbox.SandboxInfo, database: str = sandbox.DEMO_DB, root: Path 
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o755)
     admin_password, app_password = _secret(home / "admin_password"), _secret(home / "app_password")
-    with connection(server.dsn(database), purpose="sandbox pooler") as conn:
+    with connection(dsn, purpose="sandbox pooler") as conn:
         notes = prepare_database(conn, app_password)
         sizes = config.server_pool_sizes(conn)
     wanted = port or (existing.port if existing else DEFAULT_PORT)
     chosen = wanted if sandbox.port_is_free(wanted) else free_port()
     settings = config.PoolerSettings(**{**asdict(BEFORE), "listen_port": chosen}).sized(sizes)
-    place = config.Place(directory=home, listen_addr="127.0.0.1", server_host="127.0.0.1", server_port=server.port,
+    place = config.Place(directory=home, listen_addr="127.0.0.1", server_host="127.0.0.1", server_port=server_port,
                          database=database, os_user=sandbox.SUPERUSER if os.geteuid() == 0 else None)
     ini = home / "pgbouncer.ini"
     if not ini.exists() or existing is None or existing.port != chosen:
