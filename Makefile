@@ -22,7 +22,7 @@ SYSTEM_NEEDS := \
 .PHONY: help install system-packages venv demo ui test bench lint clean
 
 help:
-	@echo "make demo   - sandbox + demo platform (SCALE=$(SCALE)) + the whole rollout"
+	@echo "make demo   - sandbox + demo platform (SCALE=$(SCALE)) + the whole rollout + PgBouncer deployed"
 	@echo "make ui     - Dagster UI on http://127.0.0.1:3000 against the sandbox"
 	@echo "make test   - the test suite on real servers"
 	@echo "make bench  - the performance report (BENCH_SCALE=$(BENCH_SCALE))"
@@ -61,6 +61,9 @@ demo: install
 	@$(PG_OPS) demo load --scale $(SCALE)
 	@$(PG_OPS) run --sandbox 2>$(CURDIR)/.pg_ops/demo-run.log || { tail -5 .pg_ops/demo-run.log; exit 1; }
 	@$(PG_OPS) snapshot --sandbox
+	@$(PG_OPS) sandbox pooler-up
+	@$(PG_OPS) pooler deploy --sandbox --override-window "make demo: a sandbox has no maintenance window"
+	@$(PG_OPS) pooler traffic --sandbox
 	@echo
 	@echo "Run log: .pg_ops/demo-run.log.  Open the Dagster UI with: make ui   (http://127.0.0.1:3000)"
 

@@ -217,7 +217,7 @@ def _pooler(args: argparse.Namespace) -> int:
     done = maintenance.deploy_live(target, run, proven, log=print)
     for change in done.changes:
         print(f"  {change['key']}: {change['before']} -> {change['after']}")
-    print(f"PgBouncer {done.pooler}: {done.outcome} in {done.seconds:.1f} s ({done.detail}); {done.smoke}")
+    print(f"PgBouncer {done.pooler}: {done.outcome} in {done.seconds:.2f} s ({done.detail}); {done.smoke}")
     return 0
 
 

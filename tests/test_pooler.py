@@ -46,7 +46,7 @@ def test_pool_sizes_leave_the_reserved_slots_and_room_for_what_bypasses_the_pool
 ])
 def test_a_value_out_of_range_is_refused_in_one_line_before_anything_is_written(
         change: dict[str, object], message: str) -> None:
-    settings = replace(config.PoolerSettings(), **change).sized(config.pool_sizes(100, 3))  # type: ignore[arg-type]
+    settings = replace(config.PoolerSettings(listen_port=6432), **change).sized(config.pool_sizes(100, 3))  # type: ignore[arg-type]
     with pytest.raises(PgOpsError, match=message) as refused:
         config.validate(settings)
     assert "\n" not in str(refused.value)

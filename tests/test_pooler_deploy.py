@@ -20,6 +20,7 @@ from pg_ops.engine.pooler.deploy import DeployFailed, LivePooler, Policy
 from pg_ops.engine.pooler.window import MaintenanceWindow
 from pg_ops.engine.processes import free_port
 from pg_ops.local import pooler
+from pg_ops.local.sandbox import SandboxInfo
 from tests import servers
 
 IN_WINDOW = dt.datetime(2026, 12, 1, 2, 30, tzinfo=dt.UTC)
@@ -57,7 +58,7 @@ def live(demo_db: str) -> Iterator[Live]:
     with servers.sandbox_pooler(demo_db) as (live_pooler, login):
         info = pooler.load(live_pooler.ini.parent.parent)
         assert info is not None
-        run = maintenance.Maintenance(settings=config.PoolerSettings(listen_port=info.port), live=live_pooler,
+        run = maintenance.Maintenance(settings=config.PoolerSettings(), live=live_pooler,
                                       server_host="127.0.0.1", server_port=int(demo_db.rsplit(":", 1)[1].split("/")[0]),
                                       database=login.database, login=login)
         yield Live(info=info, target=Target(dsn=demo_db), run=run)
@@ -200,7 +201,8 @@ def test_failing_smoke_queries_roll_back_to_the_previous_show_config_without_fai
     file comes back, SHOW CONFIG is what it was. (Called below the candidate, which would catch it first.)"""
     before = live.shown()
     before_text = live.pooler.ini.read_text()
-    settings = replace(live.run.settings, pool_mode="statement").sized(config.pool_sizes(100, 3))
+    settings = replace(live.run.settings, pool_mode="statement", listen_port=live.info.port).sized(
+        config.pool_sizes(100, 3))
     rendered = config.render(settings, live.run.place(live.pooler.ini.parent, "127.0.0.1"), live.info.admin_password)
     with Clients(live) as clients, pytest.raises(DeployFailed, match=r"deploy rolled back in \d+\.\d s: smoke queries "
                                                  r"through .* failed: .*statement pooling.*previous configuration "
@@ -274,7 +276,7 @@ def test_the_dagster_job_refuses_outside_the_window_then_deploys_by_override_wit
     now = dt.datetime.now(dt.UTC)  # the job reads the real clock: a window two hours ahead is shut now
     shut = {"window_start": f"{(now.hour + 2) % 24:02d}:00", "window_end": f"{(now.hour + 3) % 24:02d}:00"}
     refused = pgbouncer_maintenance.execute_in_process(
-        run_config={"ops": {"pgbouncer_candidate": {"config": {"listen_port": live.info.port}},
+        run_config={"ops": {"pgbouncer_candidate": {"config": {}},
                             "pgbouncer_deploy": {"config": shut}}},
         resources=_job_resources(live), raise_on_error=False)
     assert not refused.success
@@ -282,7 +284,7 @@ def test_the_dagster_job_refuses_outside_the_window_then_deploys_by_override_wit
     assert failure.step_key == "pgbouncer_deploy"
     assert "is closed" in failure.step_failure_data.error.message and live.shown()["pool_mode"] == "session"  # type: ignore[union-attr]
     done = pgbouncer_maintenance.execute_in_process(
-        run_config={"ops": {"pgbouncer_candidate": {"config": {"listen_port": live.info.port}},
+        run_config={"ops": {"pgbouncer_candidate": {"config": {}},
                             "pgbouncer_deploy": {"config": {**shut, "override_window": "test: sandbox"}}}},
         resources=_job_resources(live))
     assert done.success and live.shown()["pool_mode"] == "transaction"
@@ -305,3 +307,73 @@ def test_the_job_settings_are_the_engine_settings_and_the_schedule_is_off_until_
     assert PgBouncerSettings().settings() == config.PoolerSettings()
     assert pgbouncer_maintenance_schedule.cron_schedule == "0 2 * * *"
     assert pgbouncer_maintenance_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+
+
+def _env(live: Live) -> dict[str, str]:
+    return {"PG_OPS_DSN": live.target.dsn, "PGBOUNCER_INI": str(live.pooler.ini), "PGBOUNCER_PORT": str(live.info.port),
+            "PGBOUNCER_ADMIN_PASSWORD": live.info.admin_password, "PGBOUNCER_APP_PASSWORD": live.info.app_password}
+
+
+@pytest.mark.parametrize(("argv", "env_change", "expected"), [
+    (("--set", "pool_mod=transaction"), {}, "--set 'pool_mod=transaction': give key=value with a key among"),
+    (("--set", "default_pool_size=many"), {}, "--set default_pool_size='many': default_pool_size takes a whole number"),
+    (("--set", "pool_mode=transactions"), {}, "pool_mode = 'transactions' is not one of"),
+    (("--window", "2-4"), {}, "window_start = '2' is not a time of day"),
+    ((), {"PGBOUNCER_INI": ""}, "PGBOUNCER_INI is not set"),
+    ((), {"PGBOUNCER_PORT": "64 32"}, "PGBOUNCER_PORT = '64 32' is not a port"),
+    ((), {"PGBOUNCER_APP_PASSWORD": ""}, "PGBOUNCER_APP_PASSWORD is not set"),
+    ((), {"PGBOUNCER_ADMIN_PASSWORD": "wrong-admin-pw"}, "refused the admin login of pgbouncer_admin"),
+    ((), {}, "the maintenance window 02:00–04:00 UTC is closed"),
+])
+def test_the_command_line_refuses_bad_input_in_one_line_and_the_pooler_keeps_serving(
+        live: Live, argv: tuple[str, ...], env_change: dict[str, str], expected: str) -> None:
+    from tests.cli import one_line_error, pg_ops
+
+    now = dt.datetime.now(dt.UTC)
+    shut = f"{(now.hour + 2) % 24:02d}:00-{(now.hour + 3) % 24:02d}:00"
+    window = () if "--window" in argv else ("--window", shut)
+    expected = expected.replace("02:00–04:00", shut.replace("-", "–"))
+    before = live.pooler.ini.read_text()
+    line = one_line_error(pg_ops("pooler", "deploy", *window, *argv, env={**_env(live), **env_change}))
+    assert expected in line, line
+    assert live.info.admin_password not in line and "wrong-admin-pw" not in line
+    assert live.pooler.ini.read_text() == before and serves_the_app(live)
+
+
+def test_the_command_line_deploys_by_override_and_sends_the_app_queries_through(live: Live) -> None:
+    from tests.cli import pg_ops
+
+    deployed = pg_ops("pooler", "deploy", "--override-window", "test: the sandbox", "--set", "max_client_conn=500",
+                      env=_env(live))
+    assert deployed.returncode == 0, deployed.stderr
+    assert "by override: test: the sandbox" in deployed.stdout and "max_client_conn: 1000 -> 500" in deployed.stdout
+    assert live.shown()["max_client_conn"] == "500"
+    from pg_ops.engine.migrations import migrate
+
+    migrate.apply(live.target, migrate.Settings.platform())  # the app's queries call the rollout's functions
+    traffic = pg_ops("pooler", "traffic", env=_env(live))
+    assert traffic.returncode == 0 and " 0 failed" in traffic.stdout, traffic.stdout + traffic.stderr
+    status = pg_ops("pooler", "status", env=_env(live))
+    assert status.returncode == 0 and "pool(s)" in status.stdout
+
+
+def test_the_bench_measures_direct_and_pooled_side_by_side_and_times_the_maintenance_run(
+        pg: SandboxInfo, demo_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `make bench` figures on a small scale: two seconds per run instead of thirty, five clients."""
+    from pg_ops.engine.migrations import migrate
+    from pg_ops.local import bench, bench_pooler
+
+    migrate.apply(demo_db, migrate.Settings.platform())
+    monkeypatch.setattr(bench_pooler, "SECONDS", 2)
+    monkeypatch.setattr(bench_pooler, "CLIENTS", 5)
+    figures = bench_pooler.run(pg, demo_db)
+    for kind in ("kept_connections", "connection_per_transaction"):
+        for route in ("direct", "pgbouncer"):
+            run = figures["load"][kind][route]
+            assert run["errors"] == 0 and run["transactions"] > 0 and run["tps"], (kind, route, run)
+    assert figures["pool_mode"] == "transaction" and figures["maintenance_outcome"] == "deployed"
+    assert figures["rollback_outcome"] == "rolled_back" and "SASL authentication failed" in figures["forced_failure"]
+    assert figures["failed_queries_during_maintenance"] == 0 and figures["failed_queries_during_rollback"] == 0
+    assert figures["queries_during_maintenance"] > 0 and figures["queries_during_rollback"] > 0
+    rows = bench.pooler_rows(figures)
+    assert len(rows) == 7 and all(row.startswith("| ") and row.endswith(" |") for row in rows)

@@ -36,6 +36,7 @@ class PgBouncerTarget(dg.ConfigurableResource):
     app_user: str = "authenticator"
     app_password: str = ""
     restart_command: str = ""
+    listen_addr: str = ""  # empty: the host above
 
     @property
     def configured(self) -> bool:
@@ -47,13 +48,14 @@ class PgBouncerTarget(dg.ConfigurableResource):
                              "with), PGBOUNCER_ADMIN_PASSWORD and PGBOUNCER_APP_PASSWORD, then reload the code "
                              "location")
         return LivePooler(ini=Path(self.ini), host=self.host, port=self.port, admin_user=self.admin_user,
-                          admin_password=self.admin_password, restart_command=self.restart_command)
+                          admin_password=self.admin_password, restart_command=self.restart_command,
+                          listen_addr=self.listen_addr)
 
 
 _ENV_FIELDS = {"ini": "PGBOUNCER_INI", "host": "PGBOUNCER_HOST", "port": "PGBOUNCER_PORT",
                "admin_user": "PGBOUNCER_ADMIN_USER", "admin_password": "PGBOUNCER_ADMIN_PASSWORD",
                "app_user": "PGBOUNCER_APP_USER", "app_password": "PGBOUNCER_APP_PASSWORD",
-               "restart_command": "PGBOUNCER_RESTART_COMMAND"}
+               "restart_command": "PGBOUNCER_RESTART_COMMAND", "listen_addr": "PGBOUNCER_LISTEN_ADDR"}
 
 
 def pgbouncer_from_env() -> PgBouncerTarget:
@@ -67,7 +69,7 @@ class PgBouncerSettings(dg.Config):
     """What the candidate proves and the deploy puts live. Sizes at 0 are computed from the server's
     max_connections (the README explains the split)."""
 
-    listen_port: int = 6432
+    listen_port: int = 0  # 0: the live pooler's port
     pool_mode: str = "transaction"
     max_client_conn: int = 1000
     default_pool_size: int = 0

@@ -35,7 +35,7 @@ from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.migrations import migrate
 from pg_ops.engine.paths import project_root, sql_dir, state_dir
 from pg_ops.engine.proof import benchmark, suite
-from pg_ops.local import demo, sandbox
+from pg_ops.local import bench_pooler, demo, sandbox
 
 BENCH_DB = "bench"
 AFTER_ROLLOUT_S = 600  # the quiet time after a rollout in which no alert may fire (issue 18)
@@ -368,6 +368,7 @@ def run(scale: float, out: Path | None = None) -> dict[str, Any]:
     result["monitoring_views"] = monitoring_views(dsn)
     result["snapshot"] = snapshot_vs_exporter(dsn)
     result["alert_incidents"] = alert_incidents()
+    result["pooler"] = bench_pooler.run(info, dsn)
     destination = out or state_dir() / "bench" / "bench.json"
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.write_text(json.dumps(result, indent=2) + "\n")
@@ -418,6 +419,7 @@ def table(result: dict[str, Any]) -> str:
         f"| p95 {snap['exporter_scrape_p95_ms']} ms (p50 {snap['exporter_scrape_p50_ms']} ms) | |",
         f"| tick / scrape (p95) | {snap['tick_over_scrape_p95']:.2f}x | <= 1x |",
     ]
+    lines += pooler_rows(result.get("pooler"))
     incidents = result.get("alert_incidents", {})
     if "incidents" in incidents:
         lines += ["", f"Incident to webhook, per alert (live incidents; hold-downs x{incidents['for_scale']:.4f}, "
@@ -440,6 +442,34 @@ def table(result: dict[str, Any]) -> str:
             f"{_ms(a.get('p95_ms'))} | {_x(q['speedup_p95'])} | {_ms(q['goal_p95_ms'])} | {_x(q['goal_speedup'])} "
             f"{'met' if q['meets_goal'] else '**not met**'} |")
     return "\n".join(lines)
+
+
+def pooler_rows(pooler: dict[str, Any] | None) -> list[str]:
+    if not pooler:
+        return []
+    per_tx, kept = pooler["load"]["connection_per_transaction"], pooler["load"]["kept_connections"]
+    errors = sum(run["errors"] for runs in pooler["load"].values() for run in runs.values())
+    return [
+        f"| {pooler['clients']} clients, a connection per transaction (-C), {pooler['seconds_each']} s each: "
+        f"transactions/s through PgBouncer / direct | {per_tx['pgbouncer']['tps']} / {per_tx['direct']['tps']} = "
+        f"{_x(pooler['tps_pgbouncer_over_direct_connect_per_transaction'])} | >= 3x |",
+        f"| the same: CPU the database host spends per transaction, without pgbench's own, direct / PgBouncer "
+        f"| {per_tx['direct']['server_side_cpu_ms_per_transaction']} / "
+        f"{per_tx['pgbouncer']['server_side_cpu_ms_per_transaction']} ms = "
+        f"{_x(pooler['server_cpu_direct_over_pgbouncer_connect_per_transaction'])} | |",
+        f"| {pooler['clients']} kept connections: p95 through PgBouncer / direct "
+        f"| {_ms(kept['pgbouncer']['p95_ms'])} / {_ms(kept['direct']['p95_ms'])} = "
+        f"{pooler['p95_pgbouncer_over_direct_kept']:.2f}x "
+        f"({kept['pgbouncer']['tps']} / {kept['direct']['tps']} transactions/s) | <= 1.3x |",
+        f"| errors in the four pgbench runs ({pooler['mix']}) | {errors} | 0 |",
+        f"| maintenance run: render, candidate, deploy, verify ({pooler['maintenance_changes']} settings changed) "
+        f"| {pooler['maintenance_run_s']:.2f} s | < 10 s |",
+        f"| a forced failure (smoke queries refused) rolled back: whole run / the rollback itself "
+        f"| {pooler['forced_failure_s']:.2f} s / {pooler['rollback_s']:.3f} s | < 5 s |",
+        f"| failed client queries through the pooler during the maintenance run and the rollback "
+        f"| {pooler['failed_queries_during_maintenance'] + pooler['failed_queries_during_rollback']} of "
+        f"{pooler['queries_during_maintenance'] + pooler['queries_during_rollback']:,} | 0 |",
+    ]
 
 
 def _ms(value: float | None) -> str:

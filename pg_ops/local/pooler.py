@@ -98,7 +98,9 @@ def up(dsn: str, root: Path | None = None, port: int | None = None) -> tuple[Poo
     database, server_port = str(server["dbname"]), int(server.get("port") or 5432)
     existing = load(root)
     if existing and _answers(existing):
-        return existing, [f"PgBouncer already running on 127.0.0.1:{existing.port}; nothing changed"]
+        with connection(dsn, purpose="sandbox pooler") as conn:  # a demo reload or another pooler may have reset it
+            prepare_database(conn, existing.app_password)
+        return existing, [f"PgBouncer already running on 127.0.0.1:{existing.port}"]
     home = folder(root)
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o755)

@@ -50,9 +50,10 @@ def pool_sizes(max_connections: int, superuser_reserved: int, kept_free: int | N
 
 @dataclass(frozen=True)
 class PoolerSettings:
-    """What a DBA sets. Sizes left at 0 are computed from the server by `pool_sizes`."""
+    """What a DBA sets. Sizes left at 0 are computed from the server by `pool_sizes`; listen_port 0 keeps the
+    live pooler's port (changing it needs a restart)."""
 
-    listen_port: int = 6432
+    listen_port: int = 0
     pool_mode: str = "transaction"
     max_client_conn: int = 1000
     default_pool_size: int = 0

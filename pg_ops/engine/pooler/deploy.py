@@ -50,6 +50,7 @@ class LivePooler:
     # Empty: pg_ops restarts it itself (SIGINT to the PID in its pidfile, then `pgbouncer -d` on the file);
     # else a command such as `systemctl restart pgbouncer`.
     restart_command: str = ""
+    listen_addr: str = ""  # what its file says to listen on (e.g. *), when not the host reached above
 
     @property
     def label(self) -> str:

@@ -54,7 +54,10 @@ class CandidateResult:
     settings: config.PoolerSettings
 
 
-def sized_settings(target: Target, settings: config.PoolerSettings) -> tuple[config.PoolerSettings, config.PoolSizes]:
+def sized_settings(target: Target, settings: config.PoolerSettings,
+                   live_port: int) -> tuple[config.PoolerSettings, config.PoolSizes]:
+    """Sizes left at 0 computed from the server, the port left at 0 the live pooler's; then validated."""
+    settings = replace(settings, listen_port=settings.listen_port or live_port)
     with connection(target, purpose="pooler sizes") as conn:
         sizes = config.server_pool_sizes(conn)
         server_max = int(conn.execute("select current_setting('max_connections')::int as n").fetchone()["n"])  # type: ignore[index]
@@ -77,8 +80,9 @@ def _candidate_folder() -> Iterator[Path]:
 def prove_candidate(target: Target, run: Maintenance, log: Log = lambda _: None) -> CandidateResult:
     """Render for the live pooler, and prove the same settings on a throwaway candidate: SHOW CONFIG equals the
     rendering, and the application logs in through it and runs its smoke queries under RLS."""
-    settings, sizes = sized_settings(target, run.settings)
-    live = config.render(settings, run.place(run.live.ini.parent, run.live.host), run.live.admin_password)
+    settings, sizes = sized_settings(target, run.settings, run.live.port)
+    live = config.render(settings, run.place(run.live.ini.parent, run.live.listen_addr or run.live.host),
+                         run.live.admin_password)
     with _candidate_folder() as folder:
         trial = config.render(replace(settings, listen_port=free_port()), run.place(folder, "127.0.0.1"),
                               run.live.admin_password)
@@ -148,7 +152,8 @@ def live_from_env() -> LivePooler:
                       admin_user=os.environ.get("PGBOUNCER_ADMIN_USER", "").strip() or "pgbouncer_admin",
                       admin_password=_env_required("PGBOUNCER_ADMIN_PASSWORD", "the password of the admin console "
                                                    "user (PGBOUNCER_ADMIN_USER, default pgbouncer_admin)"),
-                      restart_command=os.environ.get("PGBOUNCER_RESTART_COMMAND", "").strip())
+                      restart_command=os.environ.get("PGBOUNCER_RESTART_COMMAND", "").strip(),
+                      listen_addr=os.environ.get("PGBOUNCER_LISTEN_ADDR", "").strip())
 
 
 def login_from_env(database: str) -> SmokeLogin:
