@@ -225,6 +225,12 @@ def test_a_file_changed_by_hand_is_refused_with_its_diff_unless_forced(live: Liv
     done = live.maintain(settings=replace(live.run.settings, min_pool_size=2), policy=Policy(force=True))
     assert done.outcome == "deployed" and live.shown()["min_pool_size"] == "2"
     assert not config.edited_by_hand(live.pooler.ini.read_text())
+    # a file pg_ops never wrote (as Debian's own, taken over on a first deploy): its difference shown, force needed
+    live.pooler.ini.write_text(live.pooler.ini.read_text().split("\n", 1)[1].replace("min_pool_size = 2",
+                                                                                     "min_pool_size = 4"))
+    with pytest.raises(PgOpsError, match=r"was not written by pg_ops \(-min_pool_size = 3, \+min_pool_size = 4, "
+                                         r"against the new rendering\); review the difference, then deploy with force"):
+        live.maintain(settings=replace(live.run.settings, min_pool_size=3))
 
 
 def test_the_pooler_figures_and_the_deploy_outcome_reach_the_pushgateway(live: Live) -> None:

@@ -35,7 +35,7 @@ from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.migrations import migrate
 from pg_ops.engine.paths import project_root, sql_dir, state_dir
 from pg_ops.engine.proof import benchmark, suite
-from pg_ops.local import bench_pooler, demo, sandbox
+from pg_ops.local import bench_pooler, demo, pgbench_log, sandbox
 
 BENCH_DB = "bench"
 AFTER_ROLLOUT_S = 600  # the quiet time after a rollout in which no alert may fire (issue 18)
@@ -61,17 +61,6 @@ def _fresh_database(info: sandbox.SandboxInfo) -> str:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(BENCH_DB)))
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(BENCH_DB)))
     return info.dsn(BENCH_DB)
-
-
-def _pgbench_latencies(prefix: Path) -> list[int]:
-    """Per-transaction latencies (microseconds, measured from each transaction's scheduled start)."""
-    latencies = []
-    for log in prefix.parent.glob(prefix.name + ".*"):
-        for line in log.read_text().splitlines():
-            fields = line.split()
-            if len(fields) >= 3 and fields[2].isdigit():
-                latencies.append(int(fields[2]))
-    return latencies
 
 
 def _app_writes_argv(info: sandbox.SandboxInfo, dsn: str, rate: int, clients: int, seconds: int) -> list[str]:
@@ -105,7 +94,7 @@ def rollout_under_load(info: sandbox.SandboxInfo, dsn: str, rate: int = 200, cli
     finally:
         load.send_signal(signal.SIGALRM)  # pgbench's own end-of-duration signal: it stops and flushes its log
         output, _ = load.communicate(timeout=60)
-    latencies = sorted(_pgbench_latencies(prefix))
+    latencies = pgbench_log.latencies_us(prefix)
     failed = next((int(line.split(":")[1].split()[0]) for line in output.splitlines()
                    if line.startswith("number of failed transactions")), -1)
     aborted = sum("aborted" in line for line in output.splitlines())
@@ -142,7 +131,7 @@ def app_writes(info: sandbox.SandboxInfo, dsn: str, seconds: int, rate: int = 20
                           env=libpq_env(dsn), capture_output=True, text=True, check=False, timeout=seconds + 120,
                           cwd=work)
     failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
-    latencies = sorted(_pgbench_latencies(prefix))
+    latencies = pgbench_log.latencies_us(prefix)
     return {"seconds": seconds, "load": f"pgbench, {clients} clients, {rate} transactions/s",
             "failed_transactions": int(failed.group(1)) if failed else None, "transactions": len(latencies),
             "write_latency_ms": {q: round(latencies[min(len(latencies) - 1, int(len(latencies) * f))] / 1000, 3)

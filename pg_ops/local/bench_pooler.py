@@ -25,7 +25,7 @@ from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.paths import sql_dir, state_dir
 from pg_ops.engine.pooler import config, deploy, maintenance
 from pg_ops.engine.pooler.deploy import LivePooler, Policy, SmokeLogin
-from pg_ops.local import pooler, sandbox
+from pg_ops.local import pgbench_log, pooler, sandbox
 
 CLIENTS = 50
 SECONDS = 30
@@ -42,16 +42,6 @@ def _argv(info: sandbox.SandboxInfo, dsn: str, connect_per_transaction: bool, pr
             "-D", f"seed={params['seed']}", "-D", f"n_customers={params['n_customers']}",
             "-D", f"n_restaurants={params['n_restaurants']}", "-l", f"--log-prefix={prefix}",
             *(["-C"] if connect_per_transaction else [])]
-
-
-def _latencies_us(prefix: Path) -> list[int]:
-    values = []
-    for log in prefix.parent.glob(prefix.name + ".*"):
-        for line in log.read_text().splitlines():
-            fields = line.split()
-            if len(fields) >= 3 and fields[2].isdigit():
-                values.append(int(fields[2]))
-    return sorted(values)
 
 
 def _busy_cpu_s() -> float:
@@ -81,7 +71,7 @@ def pgbench(info: sandbox.SandboxInfo, dsn: str, app_dsn: str, label: str, conne
     output = done.stdout + done.stderr
     tps = re.search(r"tps = ([\d.]+) \((?:without initial connection time|including reconnection times)\)", output)
     failed = re.search(r"number of failed transactions: (\d+)", output)
-    latencies = _latencies_us(prefix)
+    latencies = pgbench_log.latencies_us(prefix)
     errors = (int(failed.group(1)) if failed else 0) + sum("aborted" in line for line in output.splitlines())
     if done.returncode not in (0, 2) or not latencies:
         errors = max(errors, 1)

@@ -30,7 +30,7 @@ from psycopg import sql
 from pg_ops.engine import sqlfiles
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.pooler import candidate
-from pg_ops.engine.pooler.config import Rendered, edited_by_hand
+from pg_ops.engine.pooler.config import HEADER, Rendered, edited_by_hand
 from pg_ops.engine.pooler.window import Clock, MaintenanceWindow, require_open, utc_now
 from pg_ops.engine.processes import process_alive
 
@@ -279,9 +279,16 @@ def deploy(pooler: LivePooler, rendered: Rendered, policy: Policy, login: SmokeL
         raise DeployFailed(f"cannot read the live file {pooler.ini}: {exc.strerror}; nothing was changed", done) \
             from None
     if edited_by_hand(live_text):
-        diff = hand_edit_diff(live_text, last_deployed_ini or rendered.ini)
-        against = "what pg_ops last deployed" if last_deployed_ini else "the new rendering (no earlier deploy)"
+        ours = live_text.startswith(HEADER)
+        # A file pg_ops wrote is shown against what it wrote; any other against what force would put there.
+        base = last_deployed_ini if ours and last_deployed_ini else rendered.ini
+        against = "what pg_ops last deployed" if base is last_deployed_ini else "the new rendering"
+        diff = hand_edit_diff(live_text, base)
         diff_line = ", ".join(diff[:8]) + (f" and {len(diff) - 8} more" if len(diff) > 8 else "")
+        if not policy.force and not ours:
+            raise DeployFailed(f"{pooler.ini} was not written by pg_ops ({diff_line or 'comments only'}, against "
+                               f"{against}); review the difference, then deploy with force to replace it; nothing "
+                               "was changed", done)
         if not policy.force:
             raise DeployFailed(f"{pooler.ini} was changed by hand since pg_ops wrote it "
                                f"({diff_line or 'comments only'}, against {against}); carry the change into the "
@@ -300,7 +307,7 @@ def deploy(pooler: LivePooler, rendered: Rendered, policy: Policy, login: SmokeL
     except PgOpsError as closed:
         raise DeployFailed(str(closed), done) from None
     log(done.window_note)
-    if not done.changes and not edited_by_hand(live_text) and live_text == rendered.ini:
+    if not done.changes and live_text == rendered.ini:
         done.outcome, done.detail = "unchanged", "the live PgBouncer already runs these settings"
         _observe(pooler, done, pooler.host, pooler.port, login)
         done.seconds = time.monotonic() - done.started
@@ -320,7 +327,7 @@ def deploy(pooler: LivePooler, rendered: Rendered, policy: Policy, login: SmokeL
             shown, _ = candidate.running_config(conn)
         if needs_restart:
             log(require_open(policy.window, clock(), policy.override_window, f"restart for {', '.join(needs_restart)}"))
-            host, port = rendered.values["listen_addr"], int(rendered.values["listen_port"])
+            host, port = pooler.host, int(rendered.values["listen_port"])
             restart(pooler, done.before, pooler.ini, host, port)
             done.restarted = True
             with open_console(pooler, host, port) as conn:
