@@ -17,7 +17,8 @@ SYSTEM_NEEDS := \
 	/usr/bin/promtool:prometheus \
 	/usr/bin/prometheus-pushgateway:prometheus-pushgateway \
 	/usr/bin/prometheus-postgres-exporter:prometheus-postgres-exporter \
-	/usr/bin/prometheus-alertmanager:prometheus-alertmanager
+	/usr/bin/prometheus-alertmanager:prometheus-alertmanager \
+	/usr/bin/chromium:chromium
 
 .PHONY: help install system-packages venv demo ui test bench lint clean
 

@@ -221,6 +221,24 @@ def _pooler(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from pg_ops.engine.db import Target
+    from pg_ops.engine.reports import days
+    from pg_ops.local import sandbox
+
+    if args.sandbox:
+        os.environ.update(sandbox_environment(sandbox.running_info()))
+    first = days.parse_day(args.first, "--from")
+    last = days.parse_day(args.last, "--to") if args.last else first
+    wanted = days.day_range(first, last, dt.datetime.now(dt.UTC).date())
+    outcomes = days.build_days(Target(dsn=require_dsn()), wanted, days.reports_folder(args.folder or ""), log=print)
+    missing = [o for o in outcomes if o.missing]
+    print(f"{len(outcomes) - len(missing)} report(s) built, {len(missing)} day(s) without snapshots")
+    return EXIT_FAILED if len(missing) == len(outcomes) else 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -285,6 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
                       "changed setting needs it")
     pool.add_argument("--force", action="store_true", help="replace a live file that was changed by hand")
     pool.set_defaults(handler=_pooler)
+
+    report = commands.add_parser("report", help="daily performance reports of PG_OPS_DSN for a day or a range "
+                                 "(what a Dagster backfill of daily_performance_report builds)")
+    report.add_argument("--from", dest="first", required=True, metavar="DAY", help="first UTC day, YYYY-MM-DD")
+    report.add_argument("--to", dest="last", metavar="DAY", help="last UTC day (default: --from)")
+    report.add_argument("--folder", help="where the HTML and PNGs go (default PG_OPS_REPORTS_DIR or .pg_ops/reports)")
+    report.add_argument("--sandbox", action="store_true", help="target the running sandbox")
+    report.set_defaults(handler=_report)
 
     bench = commands.add_parser("bench", help="measure the figures the README reports, on the sandbox")
     bench.add_argument("--scale", type=positive_scale, default=1.0, help="default 1.0 = 1,000,000 orders")

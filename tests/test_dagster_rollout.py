@@ -39,7 +39,14 @@ def test_first_run_applies_everything_and_the_second_changes_nothing(
     assert first.success
     meta = _metadata(first)
     assert list(meta) == ["preflight", "baseline_performance", "backup", "index_migrations", "rls_policies",
-                          "rpc_functions", "validation", "monitoring_schema", "monitoring_stack"]
+                          "rpc_functions", "validation", "monitoring_schema", "rollout_report", "monitoring_stack"]
+    page = Path(meta["rollout_report"]["report"])
+    assert page.is_file() and page.name == "report.html" and (page.parent / "p95_before_after.png").is_file()
+    assert meta["rollout_report"]["indexes_added"] >= 10 and meta["rollout_report"]["index_bytes"] > 0
+    met, total = meta["rollout_report"]["targets_met"].split(" of ")
+    assert int(total) >= 10 and met == total  # the same verdict queries_meet_targets gives below
+    text = page.read_text()
+    assert "orders_driver_id_created_at_idx" in text and "index_migrations" in text and "driver_orders" in text
     assert meta["monitoring_stack"]["not_checked"] == "prometheus, alertmanager, exporter"  # no URLs given
     assert meta["monitoring_schema"]["pg_stat_statements_schema"] == "extensions"
     assert meta["backup"]["restore"] == "verified" and Path(meta["backup"]["path"]).is_file()

@@ -14,7 +14,7 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ import psycopg
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from pg_ops.engine import sqlfiles
@@ -86,6 +87,8 @@ class SnapshotTarget:
     retention_days: float = 14.0
     deadline_s: float = 20.0  # a tick stops reading views after this, well inside the sensor's 60 s limit
     parallel_reads: int = 2  # sessions reading views at once; the views are independent statements
+    capture_every_s: float = 3600.0  # every statement's counters into pgops.statement_captures, this often
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC), compare=False, repr=False)
 
     @property
     def database(self) -> str:
@@ -130,6 +133,7 @@ class TickOutcome:
     push_error: str | None = None
     saved: bool = False
     save_error: str | None = None
+    captured: bool = False  # every statement's counters went into pgops.statement_captures
     database_error: str | None = None
 
     @property
@@ -282,6 +286,8 @@ class Snapshotter:
         self._last_seconds: dict[str, float] = {}
         self._writer: Connection | None = None
         self._table_ready = False
+        self._statements_schema: str | None = None  # where pg_stat_statements is, once known
+        self._last_capture: dt.datetime | None = None
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -306,7 +312,7 @@ class Snapshotter:
     def _tick(self) -> TickOutcome:
         t = self.target
         started = time.perf_counter()
-        outcome = TickOutcome(database=t.database, taken_at=dt.datetime.now(dt.UTC))
+        outcome = TickOutcome(database=t.database, taken_at=t.clock())
         try:
             try:
                 outcome.reads = self._read_views(time.monotonic() + t.deadline_s)
@@ -388,6 +394,12 @@ class Snapshotter:
         self._writer = self._open(self._writer, self.target.dsn, 5000)
         if not self._table_ready:
             self._writer.execute(sqlfiles.read("pgops/monitoring_snapshots.sql"))
+            self._writer.execute(sqlfiles.read("pgops/statement_captures.sql"))
+            row = self._writer.execute(sqlfiles.read("pgops/extension_schema.sql")).fetchone()
+            self._statements_schema = str(row["schema"]) if row else None
+            last = self._writer.execute("select max(taken_at) as at from pgops.statement_captures where database = %s",
+                                        (self.target.database,)).fetchone()
+            self._last_capture = last["at"] if last else None
             self._table_ready = True
         return self._writer
 
@@ -402,8 +414,24 @@ class Snapshotter:
                  outcome.push_error, Jsonb(history_data(outcome.reads))))
             writer.execute(
                 "delete from pgops.monitoring_snapshots"
-                " where database = %s and taken_at < now() - %s * interval '1 day'",
-                (outcome.database, t.retention_days))
+                " where database = %s and taken_at < %s - %s * interval '1 day'",
+                (outcome.database, outcome.taken_at, t.retention_days))
+            self._capture_statements(writer, outcome)
+
+    def _capture_statements(self, writer: Connection, outcome: TickOutcome) -> None:
+        """Once per `capture_every_s` (the first tick after it elapsed): every statement's counters."""
+        t = self.target
+        due = self._last_capture is None or \
+            (outcome.taken_at - self._last_capture).total_seconds() >= t.capture_every_s
+        if not due or self._statements_schema is None:
+            return
+        writer.execute(sqlfiles.read("pgops/statement_capture_insert.sql").format(
+            schema=sql.Identifier(self._statements_schema)), {"database": outcome.database,
+                                                             "taken_at": outcome.taken_at})
+        writer.execute("delete from pgops.statement_captures where database = %s and taken_at < %s - %s * "
+                       "interval '1 day'", (outcome.database, outcome.taken_at, t.retention_days))
+        self._last_capture = outcome.taken_at
+        outcome.captured = True
 
 
 def once(target: SnapshotTarget) -> TickOutcome:

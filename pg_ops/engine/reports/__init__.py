@@ -1,0 +1,1 @@
+"""Reports built from what pg_ops records: the daily performance report and the rollout report."""
