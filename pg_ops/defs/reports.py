@@ -4,6 +4,7 @@ over any range, and its schedule, every morning for the day before; rollout_repo
 import base64
 import datetime as dt
 import os
+import warnings
 
 import dagster as dg
 
@@ -11,6 +12,10 @@ from pg_ops.defs.failures import one_line_failures
 from pg_ops.defs.metadata import OWNERS, ROLLOUT_GROUP, table
 from pg_ops.defs.resources import PostgresTarget
 from pg_ops.engine.reports import days, rollout
+
+# BackfillPolicy is beta in Dagster 1.13, and single_run is what a range in one run needs; its warning would
+# be a second line on every `pg-ops` command's stderr.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 REPORTS_GROUP = "reports"
 START_ENV = "PG_OPS_REPORTS_START"
