@@ -21,6 +21,11 @@ from pg_ops.engine.errors import PgOpsError  # noqa: E402
 from pg_ops.engine.reports.daily import DailyReport  # noqa: E402
 
 Figure = Any
+# Every report page's look: readable in a browser and in a mail client, nothing fetched from anywhere.
+STYLE = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+         "table{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}"
+         "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}"
+         "img{max-width:100%}.none{color:#777}")
 
 
 @dataclass(frozen=True)
@@ -106,9 +111,7 @@ def page(report: DailyReport, images: dict[str, bytes]) -> str:
     title = f"pg_ops daily report: {report.database}, {report.day}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}table{{border-collapse:collapse;
-font-size:12px;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}}
-img{{max-width:100%}}.none{{color:#777}}</style></head><body>
+<style>{STYLE}</style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>Coverage: {report.ticks:,} of {report.expected_ticks:,} expected snapshots ({100 * report.coverage:.1f} %);
 {report.statement_captures} statement capture(s). Cache hit ratio:

@@ -83,9 +83,7 @@ def write(report: RolloutReport, folder: Path) -> Path:
     title = f"pg_ops rollout report: {report.database}"
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}}table{{border-collapse:collapse;
-font-size:12px;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:left}}img{{max-width:100%}}
-</style></head><body><h1>{html.escape(title)}</h1>
+<style>{render.STYLE}</style></head><body><h1>{html.escape(title)}</h1>
 <p>{report.targets_met} of {len(report.queries)} queries meet their p95 target after the rollout.</p>
 <img alt="p95 before and after" src="data:image/png;base64,{base64.b64encode(png).decode()}">
 <h2>Before and after</h2>{render.table(report.queries, "No measurement.")}
