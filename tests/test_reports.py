@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -246,3 +247,82 @@ def test_the_schedule_asks_each_morning_for_the_day_before_and_is_off_without_a_
     assert isinstance(request, dg.RunRequest) and request.partition_key == "2026-11-20"
     assert daily_report_schedule.cron_schedule == "0 6 * * *"
     assert daily_report_schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # PG_OPS_DSN unset in tests
+
+
+def _last_tick_rows(history: History, day: dt.date, view: str) -> list[dict[str, Any]]:
+    """A view's rows in the day's last snapshot, read with SQL from the history table."""
+    start, end = daily.day_bounds(day)
+    with connection(history.dsn) as conn:
+        return [r["row"] for r in conn.execute(
+            "select r.value as row from pgops.monitoring_snapshots s, jsonb_array_elements(s.data -> %s) r "
+            "where s.database = %s and s.taken_at = (select max(taken_at) from pgops.monitoring_snapshots "
+            "where database = %s and taken_at >= %s and taken_at < %s)",
+            (view, history.database, history.database, start, end)).fetchall()]
+
+
+def test_tables_indexes_and_dead_tuples_equal_sql_over_the_last_snapshot_of_the_day(history: History) -> None:
+    a = _report(history, DAY_A)
+    tables = _last_tick_rows(history, DAY_A, "table_statistics")
+    largest = sorted(((f"{r['schema']}.{r['table_name']}", int(r["total_bytes"])) for r in tables),
+                     key=lambda t: -t[1])[:10]
+    assert largest and [(t["table"], t["bytes"]) for t in a.largest_tables] == largest
+    unused = {f"{r['schema']}.{r['index_name']}" for r in _last_tick_rows(history, DAY_A, "index_usage")
+              if r["usage"] == "NEVER_USED"}
+    assert {i["index"] for i in a.unused_indexes} == unused
+    dead = {f"{r['schema']}.{r['table_name']}" for r in tables if float(r["dead_tuple_ratio"] or 0) > 0}
+    assert {t["table"] for t in a.dead_tuples} <= dead and len(a.dead_tuples) == min(10, len(dead))
+
+
+def test_a_server_crash_between_captures_counts_what_ran_after_it(tmp_path: Path) -> None:
+    """An immediate shutdown loses pg_stat_statements' counters (a clean one saves them): the capture after
+    it has fewer calls than the one before, and the day counts the calls since the crash."""
+    import os
+    import signal
+
+    from pg_ops.local import sandbox
+    from tests import servers
+
+    with servers.postgres_cluster() as info:
+        dsn = info.dsn()
+        monitoring_schema.apply(dsn, PASSWORD)
+        now = [dt.datetime.combine(DAY_A, dt.time(10), tzinfo=dt.UTC)]
+        taker = snapshot.Snapshotter(snapshot.SnapshotTarget(dsn, PASSWORD, clock=lambda: now[0]))
+
+        def sleep(times: int) -> None:
+            with connection(dsn) as conn:
+                for _ in range(times):
+                    conn.execute("select pg_sleep(%s)", (0.001,))
+
+        try:
+            assert taker.tick().captured  # the first capture: the baseline
+            sleep(3)
+            now[0] += dt.timedelta(hours=1)
+            assert taker.tick().captured
+            pid = sandbox.server_pid(info)
+            assert pid is not None
+            os.kill(pid, signal.SIGQUIT)  # immediate shutdown: no statistics file is written
+            while sandbox.server_pid(info) is not None:
+                pass
+            sandbox.up(port=info.port, root=Path(info.data_dir).parent)
+            sleep(2)
+            now[0] += dt.timedelta(hours=1)
+            assert taker.tick().captured
+        finally:
+            taker.close()
+        with connection(dsn) as conn:
+            report = daily.build(conn, Target(dsn=dsn).label, DAY_A, interval_s=INTERVAL_S, now=NOW)
+    assert _calls(report, "select pg_sleep($1)") == 5  # 3 before the crash, 2 after it
+
+
+def test_a_database_without_snapshot_history_is_one_line_on_the_command_line(pg: object) -> None:
+    from tests import servers
+    from tests.cli import one_line_error, pg_ops
+
+    dsn = servers.create_database(pg, "t_reports_nothing")  # type: ignore[arg-type]
+    try:
+        line = one_line_error(pg_ops("report", "--from", str(DAY_A), env={"PG_OPS_DSN": dsn}))
+        assert "has no snapshot history (pgops.monitoring_snapshots); run the rollout's monitoring_schema" in line
+        line = one_line_error(pg_ops("report", "--from", str(DAY_C), "--to", str(DAY_A), env={"PG_OPS_DSN": dsn}))
+        assert "the range 2026-11-12 to 2026-11-10 is reversed" in line
+    finally:
+        servers.drop_database(pg, "t_reports_nothing")  # type: ignore[arg-type]
