@@ -35,7 +35,7 @@ from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.migrations import migrate
 from pg_ops.engine.paths import project_root, sql_dir, state_dir
 from pg_ops.engine.proof import benchmark, suite
-from pg_ops.local import bench_pooler, demo, pgbench_log, sandbox
+from pg_ops.local import bench_pooler, bench_reports, demo, pgbench_log, sandbox
 
 BENCH_DB = "bench"
 AFTER_ROLLOUT_S = 600  # the quiet time after a rollout in which no alert may fire (issue 18)
@@ -356,6 +356,7 @@ def run(scale: float, out: Path | None = None) -> dict[str, Any]:
     result["queries"] = _speed(before, _suite(dsn, baseline=False, budget_s=20.0))
     result["monitoring_views"] = monitoring_views(dsn)
     result["snapshot"] = snapshot_vs_exporter(dsn)
+    result["reports"] = bench_reports.run(dsn)  # repeats the snapshot part's last tick and capture
     result["alert_incidents"] = alert_incidents()
     result["pooler"] = bench_pooler.run(info, dsn)
     destination = out or state_dir() / "bench" / "bench.json"
@@ -408,6 +409,7 @@ def table(result: dict[str, Any]) -> str:
         f"| p95 {snap['exporter_scrape_p95_ms']} ms (p50 {snap['exporter_scrape_p50_ms']} ms) | |",
         f"| tick / scrape (p95) | {snap['tick_over_scrape_p95']:.2f}x | <= 1x |",
     ]
+    lines += report_rows(result.get("reports"))
     lines += pooler_rows(result.get("pooler"))
     incidents = result.get("alert_incidents", {})
     if "incidents" in incidents:
@@ -431,6 +433,20 @@ def table(result: dict[str, Any]) -> str:
             f"{_ms(a.get('p95_ms'))} | {_x(q['speedup_p95'])} | {_ms(q['goal_p95_ms'])} | {_x(q['goal_speedup'])} "
             f"{'met' if q['meets_goal'] else '**not met**'} |")
     return "\n".join(lines)
+
+
+def report_rows(reports: dict[str, Any] | None) -> list[str]:
+    if not reports:
+        return []
+    return [
+        f"| daily report of one day: {reports['ticks_per_day']:,} snapshots, {reports['captures_per_day']} captures of "
+        f"{reports['statements_per_capture']:,} statements | {reports['one_day_s']:.2f} s "
+        f"| < {reports['one_day_goal_s']} s |",
+        f"| {reports['backfill_days']}-day backfill in one run | {reports['backfill_s']:.1f} s "
+        f"| < {reports['backfill_goal_s']} s |",
+        f"| history per day: snapshots / statement captures | {reports['snapshot_bytes_per_day'] / 2**20:,.1f} MiB / "
+        f"{reports['capture_bytes_per_day'] / 2**20:,.1f} MiB | |",
+    ]
 
 
 def pooler_rows(pooler: dict[str, Any] | None) -> list[str]:

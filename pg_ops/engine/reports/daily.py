@@ -157,32 +157,31 @@ def _from_snapshots(report: DailyReport, ticks: list[dict[str, Any]]) -> None:
 
 
 def _statements(conn: Connection, report: DailyReport, start: dt.datetime, end: dt.datetime) -> None:
-    params = {"database": report.database, "start": start - dt.timedelta(days=1), "end": end}
-    deltas = pd.DataFrame(conn.execute(sqlfiles.read("reports/statement_deltas.sql"), params).fetchall(),
-                          columns=["taken_at", "queryid", "userid", "username", "query", "calls", "total_exec_ms",
-                                   "rows", "new_since_previous"])
-    if deltas.empty:
+    params = {"database": report.database, "start": start - dt.timedelta(days=1), "end": end, "day_start": start}
+    sums = pd.DataFrame(conn.execute(sqlfiles.read("reports/statement_deltas.sql"), params).fetchall(),
+                        columns=["today", "queryid", "userid", "username", "query", "calls", "total_exec_ms", "rows"]
+                        ).rename(columns={"username": "user", "total_exec_ms": "total_ms"})
+    captured = conn.execute("select count(distinct taken_at) as n from pgops.statement_captures "
+                            "where database = %s and taken_at >= %s and taken_at < %s",
+                            (report.database, start, end)).fetchone()
+    report.statement_captures = int(captured["n"]) if captured else 0
+    if sums.empty:
         return
-    deltas["today"] = deltas["taken_at"] >= start
-    report.statement_captures = int(deltas.loc[deltas["today"], "taken_at"].nunique())
-    keys = ["queryid", "userid"]
-    per_day = deltas.groupby(["today", *keys]).agg(query=("query", "first"), user=("username", "last"),
-                                                   calls=("calls", "sum"),
-                                                   total_ms=("total_exec_ms", "sum"), rows=("rows", "sum"))
-    today = per_day.loc[True] if True in per_day.index.get_level_values(0) else per_day.iloc[0:0]
+    for column in ("calls", "total_ms", "rows"):
+        sums[column] = sums[column].astype(float)
+    by_day = {flag: frame.set_index(["queryid", "userid"]) for flag, frame in sums.groupby("today")}
+    today = by_day.get(True, sums.iloc[0:0].set_index(["queryid", "userid"]))
     today = today[today["calls"] > 0].copy()
     today["mean_ms"] = today["total_ms"] / today["calls"]
     top = today.sort_values("total_ms", ascending=False).head(TOP_STATEMENTS)
     report.statements = [_statement(key, row) for key, row in top.iterrows()]
-    first_seen = pd.DataFrame(conn.execute(sqlfiles.read("reports/statement_first_seen.sql"),
-                                           {"database": report.database}).fetchall(),
-                              columns=["queryid", "userid", "first_seen", "history_start"])
-    new = first_seen[(first_seen["first_seen"] >= start) & (first_seen["first_seen"] < end)
-                     & (first_seen["first_seen"] > first_seen["history_start"])]
-    new_keys = set(zip(new["queryid"], new["userid"], strict=True))
-    report.new_statements = [_statement(key, row) for key, row in today.iterrows() if key in new_keys]
-    if False in per_day.index.get_level_values(0):
-        before = per_day.loc[False]
+    # New: captured that day and in none of the day before's captures (a history that starts that day has
+    # nothing to compare with, so nothing in it is new).
+    if False in by_day:
+        seen_before = set(by_day[False].index)
+        report.new_statements = [_statement(key, row) for key, row in today.iterrows() if key not in seen_before]
+    if False in by_day:
+        before = by_day[False]
         before = before[before["calls"] > 0]
         joined = today.join((before["total_ms"] / before["calls"]).rename("mean_before_ms"), how="inner")
         worse = joined[joined["mean_ms"] > WORSE_FACTOR * joined["mean_before_ms"]]

@@ -70,7 +70,7 @@ def plots(report: DailyReport) -> dict[str, bytes]:
         out["connections"] = _png(figure)
     if report.statements:
         figure, axis = plt.subplots(figsize=(9, 0.35 * len(report.statements) + 1))
-        labels = [f"{s['queryid']}: {s['query'][:50]}" for s in report.statements][::-1]
+        labels = [f"{s['queryid']}: {' '.join(s['query'].split())[:50]}" for s in report.statements][::-1]
         axis.barh(labels, [s["total_ms"] for s in report.statements][::-1])
         axis.set_xlabel("total execution time that day, ms")
         axis.set_title("Top statements")
