@@ -165,7 +165,13 @@ def test_coverage_connections_and_sizes_equal_sql_over_the_same_rows(history: Hi
     assert a.connections["max_total"] == float(row["max_total"])
     assert a.connections["mean_active"] == pytest.approx(float(row["mean_active"]), abs=0.01)
     assert a.database_bytes_end == row["last_size"]
-    assert a.cache_hit_ratio is not None and 0 <= a.cache_hit_ratio <= 100
+    with connection(history.dsn) as conn:
+        ends = conn.execute(
+            "select (r->>'hits')::numeric as hits, (r->>'reads')::numeric as reads from pgops.monitoring_snapshots s, "
+            "jsonb_array_elements(s.data->'cache_hit_ratio') r where s.database = %s and r->>'scope' = 'database' "
+            "and s.taken_at in (%s, %s) order by s.taken_at", (history.database, start, end - TICK)).fetchall()
+    hits, reads = ends[1]["hits"] - ends[0]["hits"], ends[1]["reads"] - ends[0]["reads"]
+    assert a.cache_hit_ratio == round(float(100 * hits / (hits + reads)), 2)
 
 
 def test_a_day_without_snapshots_and_bad_ranges_are_one_line(history: History, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ over any range, and its schedule, every morning for the day before; rollout_repo
 
 import base64
 import datetime as dt
+import json
 import os
 import warnings
 
@@ -50,6 +51,8 @@ def daily_performance_report(context: dg.AssetExecutionContext, target: Postgres
                         else "", "html": str(o.files.html) if o.files else o.missing} for o in outcomes]),
         "reports_built": len(built), "days_without_snapshots": len(missing),
     }
+    if built and built[-1].report is not None:
+        metadata["summary"] = dg.MetadataValue.json(json.loads(json.dumps(built[-1].report.summary(), default=str)))
     last_files = built[-1].files if built else None
     if last_files is not None:
         metadata["report"] = dg.MetadataValue.path(str(last_files.html))
