@@ -332,3 +332,22 @@ def test_a_database_without_snapshot_history_is_one_line_on_the_command_line(pg:
         assert "the range 2026-11-12 to 2026-11-10 is reversed" in line
     finally:
         servers.drop_database(pg, "t_reports_nothing")  # type: ignore[arg-type]
+
+
+def test_a_capture_that_fails_keeps_the_ticks_snapshot_and_says_so(history: History) -> None:
+    later = dt.datetime(2026, 11, 15, 9, 0, tzinfo=dt.UTC)  # a day no other test reads
+    with connection(history.dsn) as conn:
+        conn.execute("alter table pgops.statement_captures add constraint refuse_all check (false) not valid")
+    taker = snapshot.Snapshotter(snapshot.SnapshotTarget(history.dsn, PASSWORD, clock=lambda: later))
+    try:
+        outcome = taker.tick()
+    finally:
+        taker.close()
+        with connection(history.dsn) as conn:
+            conn.execute("alter table pgops.statement_captures drop constraint refuse_all")
+    assert outcome.saved and not outcome.captured and not outcome.ok
+    assert "statements NOT captured (new row for relation \"statement_captures\" violates check constraint" in \
+        outcome.line() and "\n" not in outcome.line()
+    with connection(history.dsn) as conn:
+        assert conn.execute("select count(*) as n from pgops.monitoring_snapshots where taken_at = %s",
+                            (later,)).fetchone() == {"n": 1}

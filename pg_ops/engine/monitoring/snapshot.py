@@ -134,6 +134,7 @@ class TickOutcome:
     saved: bool = False
     save_error: str | None = None
     captured: bool = False  # every statement's counters went into pgops.statement_captures
+    capture_error: str | None = None
     database_error: str | None = None
 
     @property
@@ -148,7 +149,8 @@ class TickOutcome:
 
     @property
     def ok(self) -> bool:
-        return not (self.database_error or self.push_error or self.save_error or self.failed_views)
+        return not (self.database_error or self.push_error or self.save_error or self.failed_views
+                    or self.capture_error)
 
     def line(self) -> str:
         if self.database_error:
@@ -168,6 +170,8 @@ class TickOutcome:
         else:
             parts.append("not pushed (no Pushgateway configured)")
         parts.append("history saved" if self.saved else f"history NOT saved: {self.save_error}")
+        if self.capture_error:  # a capture that worked is not news: it happens once an hour
+            parts.append(f"statements NOT captured ({self.capture_error}); the next tick tries again")
         return "; ".join(parts)
 
 
@@ -425,11 +429,16 @@ class Snapshotter:
             (outcome.taken_at - self._last_capture).total_seconds() >= t.capture_every_s
         if not due or self._statements_schema is None:
             return
-        writer.execute(sqlfiles.read("pgops/statement_capture_insert.sql").format(
-            schema=sql.Identifier(self._statements_schema)), {"database": outcome.database,
-                                                             "taken_at": outcome.taken_at})
-        writer.execute("delete from pgops.statement_captures where database = %s and taken_at < %s - %s * "
-                       "interval '1 day'", (outcome.database, outcome.taken_at, t.retention_days))
+        try:
+            with writer.transaction():  # a savepoint: a capture that fails keeps the tick's snapshot row
+                writer.execute(sqlfiles.read("pgops/statement_capture_insert.sql").format(
+                    schema=sql.Identifier(self._statements_schema)), {"database": outcome.database,
+                                                                     "taken_at": outcome.taken_at})
+                writer.execute("delete from pgops.statement_captures where database = %s and taken_at < %s - %s * "
+                               "interval '1 day'", (outcome.database, outcome.taken_at, t.retention_days))
+        except psycopg.errors.DatabaseError as exc:  # said in the tick's line; tried again next tick
+            outcome.capture_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return
         self._last_capture = outcome.taken_at
         outcome.captured = True
 
