@@ -91,3 +91,8 @@ def test_snapshot_takes_one_and_says_so_in_one_line(demo_db: str) -> None:
     bad = one_line_error(pg_ops("snapshot", env={**env, "PG_OPS_SNAPSHOT_VIEW_TIMEOUT_MS": "fast"}))
     assert bad == "pg-ops: PG_OPS_SNAPSHOT_VIEW_TIMEOUT_MS must be a number >= 100, got 'fast'; fix or unset it " \
                   "(default 2000)"
+
+
+def test_a_mistyped_reports_start_day_is_one_line(demo_db: str) -> None:
+    line = one_line_error(pg_ops("run", env={"PG_OPS_DSN": demo_db, "PG_OPS_REPORTS_START": "2026-13-01"}))
+    assert "PG_OPS_REPORTS_START '2026-13-01' is not a day; give YYYY-MM-DD (UTC)" in line

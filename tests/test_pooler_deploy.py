@@ -383,3 +383,18 @@ def test_the_bench_measures_direct_and_pooled_side_by_side_and_times_the_mainten
     assert figures["queries_during_maintenance"] > 0 and figures["queries_during_rollback"] > 0
     rows = bench.pooler_rows(figures)
     assert len(rows) == 7 and all(row.startswith("| ") and row.endswith(" |") for row in rows)
+
+
+def test_a_deploy_killed_after_replacing_the_file_keeps_the_rollback_target_when_run_again(live: Live) -> None:
+    """Killed between the file's replacement and its RELOAD, a run leaves a new file that does not run and the
+    old one as .previous. The next run must roll back to that one, not to the file that never ran."""
+    before, original = live.shown(), live.pooler.ini.read_text()
+    settings = replace(live.run.settings, pool_mode="statement", listen_port=live.info.port).sized(
+        config.pool_sizes(100, 3))
+    rendered = config.render(settings, live.run.place(live.pooler.ini.parent, "127.0.0.1"), live.info.admin_password)
+    Path(f"{live.pooler.ini}.previous").write_text(original)  # what the killed run did before it died
+    live.pooler.ini.write_text(rendered.ini)
+    with pytest.raises(DeployFailed, match="deploy rolled back in .* statement pooling"):
+        deploy.deploy(live.pooler, rendered, Policy(), live.run.login, clock=lambda: IN_WINDOW)
+    assert live.shown() == before and live.pooler.ini.read_text() == original
+    assert serves_the_app(live)

@@ -146,6 +146,7 @@ def _metadata(done: Deployment) -> dict[str, Any]:
         "show_config_before_after": table([{"key": k, "before": done.before.get(k, ""), "after": done.after.get(k, "")}
                                            for k in keys]),
         "pools": table(done.pools) if done.pools else "not read",
+        "stats": table(done.stats) if done.stats else "not read",
         "smoke": done.smoke or "not run",
         "restarted": done.restarted,
         "seconds": round(done.seconds, 3),

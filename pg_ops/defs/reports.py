@@ -20,7 +20,9 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 
 REPORTS_GROUP = "reports"
 START_ENV = "PG_OPS_REPORTS_START"
-daily_partitions = dg.DailyPartitionsDefinition(start_date=os.environ.get(START_ENV, "2026-11-01"))
+# A typo here is one line when the code location loads, not a traceback from Dagster's date parser.
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=days.parse_day(os.environ.get(START_ENV, "") or "2026-11-01", START_ENV).isoformat())
 
 
 class DailyReportConfig(dg.Config):

@@ -12,7 +12,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,15 +162,18 @@ class Proof:
     pid: int
     port: int
     shown: dict[str, str]
+    said: str = ""  # what `also` reported
 
 
-def prove(rendered: Rendered, admin_password: str) -> Proof:
-    """Write the files, boot a candidate on them, require SHOW CONFIG to equal every rendered value, stop it.
-    Any failure is one line; nothing here touches a live pooler."""
+def prove(rendered: Rendered, admin_password: str, also: Callable[[Running], str] | None = None) -> Proof:
+    """Write the files, boot a candidate on them, require SHOW CONFIG to equal every rendered value, run `also`
+    against the running candidate (the smoke queries), stop it. Any failure is one line; nothing here touches
+    a live pooler."""
     ini = write_files(rendered)
     with running(ini, rendered, admin_password) as candidate:
         shown = show_config(rendered, admin_password)
-    wrong = config_differences(rendered, shown)
-    if wrong:
-        raise PgOpsError(f"the candidate PgBouncer runs with other values than rendered: {'; '.join(wrong[:3])}")
-    return Proof(pid=candidate.pid, port=candidate.port, shown=shown)
+        wrong = config_differences(rendered, shown)
+        if wrong:
+            raise PgOpsError(f"the candidate PgBouncer runs with other values than rendered: {'; '.join(wrong[:3])}")
+        said = also(candidate) if also else ""
+    return Proof(pid=candidate.pid, port=candidate.port, shown=shown, said=said)

@@ -186,6 +186,20 @@ def render(settings: PoolerSettings, place: Place, admin_password: str) -> Rende
 HEADER = "; rendered by pg_ops, sha256"
 
 
+def file_values(ini: str) -> dict[str, str]:
+    """The `key = value` lines of a file's [pgbouncer] section."""
+    values: dict[str, str] = {}
+    section = ""
+    for line in ini.splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip().lower()
+        elif section == "pgbouncer" and "=" in line and not line.startswith((";", "#")):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
 def body_checksum(body: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
@@ -210,12 +224,17 @@ def install_auth_lookup(conn: Connection, auth_user: str) -> None:
     conn.execute(sqlfiles.read("pooler/auth_lookup.sql").format(auth_user=sql.Identifier(auth_user)))
 
 
-def server_pool_sizes(conn: Connection) -> PoolSizes:
-    """`pool_sizes` from what this server allows."""
+def server_limits(conn: Connection) -> tuple[PoolSizes, int]:
+    """`pool_sizes` from what this server allows, and its max_connections."""
     row = conn.execute("select current_setting('max_connections')::int as max_connections, "
                        "current_setting('superuser_reserved_connections')::int as reserved").fetchone()
     assert row is not None
-    return pool_sizes(int(row["max_connections"]), int(row["reserved"]))
+    return pool_sizes(int(row["max_connections"]), int(row["reserved"])), int(row["max_connections"])
+
+
+def server_pool_sizes(conn: Connection) -> PoolSizes:
+    """`pool_sizes` from what this server allows."""
+    return server_limits(conn)[0]
 
 
 def settings_from_pairs(pairs: list[str], base: PoolerSettings | None = None) -> PoolerSettings:

@@ -30,7 +30,7 @@ from psycopg import sql
 from pg_ops.engine import sqlfiles
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.pooler import candidate
-from pg_ops.engine.pooler.config import HEADER, Rendered, edited_by_hand
+from pg_ops.engine.pooler.config import HEADER, Rendered, edited_by_hand, file_values
 from pg_ops.engine.pooler.window import Clock, MaintenanceWindow, require_open, utc_now
 from pg_ops.engine.processes import process_alive
 
@@ -314,7 +314,16 @@ def deploy(pooler: LivePooler, rendered: Rendered, policy: Policy, login: SmokeL
         return done
 
     auth = Path(rendered.values["auth_file"])
-    kept = (_keep_previous(pooler.ini), _keep_previous(auth))
+    previous = (pooler.ini.with_name(pooler.ini.name + PREVIOUS_SUFFIX), auth.with_name(auth.name + PREVIOUS_SUFFIX))
+    running_file = all(candidate.same_value(done.before.get(k, ""), v) for k, v in file_values(live_text).items())
+    if not running_file and previous[0].exists():
+        # An earlier deploy replaced the file and stopped before its RELOAD (killed): what runs is still the
+        # file it kept, so that one stays the rollback target.
+        log(f"{pooler.ini} is not what PgBouncer runs (an earlier deploy stopped before its reload): the rollback "
+            f"target stays {previous[0].name}")
+        kept: tuple[Path | None, Path | None] = (previous[0], previous[1] if previous[1].exists() else None)
+    else:
+        kept = (_keep_previous(pooler.ini), _keep_previous(auth))
     owner = rendered.values.get("user")
     try:
         _replace_atomically(auth, rendered.auth_file, owner, 0o600)

@@ -59,8 +59,7 @@ def sized_settings(target: Target, settings: config.PoolerSettings,
     """Sizes left at 0 computed from the server, the port left at 0 the live pooler's; then validated."""
     settings = replace(settings, listen_port=settings.listen_port or live_port)
     with connection(target, purpose="pooler sizes") as conn:
-        sizes = config.server_pool_sizes(conn)
-        server_max = int(conn.execute("select current_setting('max_connections')::int as n").fetchone()["n"])  # type: ignore[index]
+        sizes, server_max = config.server_limits(conn)
     sized = settings.sized(sizes)
     config.validate(sized, server_max)
     return sized, sizes
@@ -86,20 +85,18 @@ def prove_candidate(target: Target, run: Maintenance, log: Log = lambda _: None)
     with _candidate_folder() as folder:
         trial = config.render(replace(settings, listen_port=free_port()), run.place(folder, "127.0.0.1"),
                               run.live.admin_password)
-        ini = candidate.write_files(trial)
-        with candidate.running(ini, trial, run.live.admin_password) as process:
-            shown = candidate.show_config(trial, run.live.admin_password)
-            wrong = candidate.config_differences(trial, shown)
-            if wrong:
-                raise PgOpsError(f"the candidate PgBouncer runs with other values than rendered: {'; '.join(wrong[:3])}"
-                                 "; the live pooler was not touched")
+        def smoke_on_candidate(process: candidate.Running) -> str:
             try:
-                said = smoke("127.0.0.1", process.port, run.login)
+                return smoke("127.0.0.1", process.port, run.login)
             except PgOpsError as exc:
-                raise PgOpsError(f"the candidate PgBouncer: {exc}; the live pooler was not touched") from None
-    log(f"candidate PgBouncer (pid {process.pid}, port {process.port}) ran the rendered settings; {said}")
-    return CandidateResult(live=live, proof=candidate.Proof(pid=process.pid, port=process.port, shown=shown),
-                           smoke=said, sizes=sizes, settings=settings)
+                raise PgOpsError(f"the candidate PgBouncer: {exc}") from None
+
+        try:
+            proof = candidate.prove(trial, run.live.admin_password, also=smoke_on_candidate)
+        except PgOpsError as exc:
+            raise PgOpsError(f"{exc}; the live pooler was not touched") from None
+    log(f"candidate PgBouncer (pid {proof.pid}, port {proof.port}) ran the rendered settings; {proof.said}")
+    return CandidateResult(live=live, proof=proof, smoke=proof.said, sizes=sizes, settings=settings)
 
 
 def deploy_live(target: Target, run: Maintenance, proven: CandidateResult, clock: Clock = utc_now,

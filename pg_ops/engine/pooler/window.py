@@ -52,12 +52,6 @@ class MaintenanceWindow:
         opening = dt.datetime.combine(now.date(), self.start, tzinfo=dt.UTC)
         return opening if opening > now else opening + dt.timedelta(days=1)
 
-    def closes_at(self, now: dt.datetime) -> dt.datetime:
-        """When the window that is open at `now` closes."""
-        now = now.astimezone(dt.UTC)
-        closing = dt.datetime.combine(now.date(), self.end, tzinfo=dt.UTC)
-        return closing if closing > now else closing + dt.timedelta(days=1)
-
 
 def _duration(delta: dt.timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
