@@ -150,9 +150,13 @@ def _migrate(args: argparse.Namespace) -> int:
 
     dsn = require_dsn()
     settings = migrate.Settings.platform()
+    if args.repair and args.down_to:
+        raise PgOpsError("--repair and --down-to do different things; give one of them")
     if args.repair:
         print(migrate.repair(dsn, settings, args.repair, dry_run=args.plan))
         return 0
+    if args.down_to is not None:
+        return _roll_back(dsn, args.down_to, args.plan)
     if args.plan:
         plan = migrate.plan(dsn, settings, step=args.step)
         for f in plan.done:
@@ -169,6 +173,26 @@ def _migrate(args: argparse.Namespace) -> int:
     report = migrate.apply(dsn, settings, step=args.step, log=print)
     print(f"applied {len(report.applied)}, already applied {len(report.skipped)}, in {report.seconds:.1f} s "
           f"({report.statements_ms / 1000:.1f} s in statements)")
+    return 0
+
+
+def _roll_back(dsn: str, to_version: str, plan_only: bool) -> int:
+    from pg_ops.engine.migrations import migrate, rollback
+
+    settings = migrate.Settings.platform()
+    if plan_only:
+        planned = rollback.plan(dsn, settings, to_version)
+        for f in planned.steps:
+            how = "put back the functions it replaced" if f.repeatable else (
+                f"{f.down.label}" if f.down and f.down.statements else "nothing to undo")
+            print(f"undo  {f.label}  ({how})")
+        for note in planned.notes:
+            print(f"note  {note}")
+        print(f"{len(planned.steps)} to roll back to version {planned.to_version} (--plan: nothing changed)")
+        return 0
+    report = rollback.rollback(dsn, settings, to_version, log=print)
+    print(f"rolled back {len(report.undone)} file(s) to version {report.to_version} in {report.seconds:.1f} s; "
+          f"row-level security: {report.rls_matrix}")
     return 0
 
 
@@ -282,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--plan", action="store_true", help="show what is applied and what is pending; change nothing")
     mig.add_argument("--step", choices=["index_migrations", "rls_policies", "rpc_functions"])
     mig.add_argument("--repair", metavar="VERSION", help="accept an applied file's changed content (after review)")
+    mig.add_argument("--down-to", metavar="VERSION", help="roll back: undo every applied file after VERSION, newest "
+                     "first (the functions, then the versioned files' downs); 0 undoes the whole rollout")
     mig.set_defaults(handler=_migrate)
 
     snap = commands.add_parser("snapshot", help="one monitoring snapshot now, as the monitoring_snapshot sensor "

@@ -19,9 +19,14 @@ from tests.cli import REPO, one_line_error, pg_ops
 SQUAWK = REPO / "sql" / "migrations" / "squawk.toml"
 
 
-def write(folder: Path, name: str, body: str, step: str = "index_migrations", transaction: str = "off") -> Path:
+def write(folder: Path, name: str, body: str, step: str = "index_migrations", transaction: str = "off",
+          down: str | None = "-- nothing to undo in this test") -> Path:
+    """A migration file and (unless `down` is None) its down, with the given body."""
     path = folder / name
     path.write_text(f"-- test migration\n-- pg_ops: step={step}\n-- pg_ops: transaction={transaction}\n\n{body}\n")
+    if down is not None:
+        path.with_name(name.removesuffix(".sql") + ".down.sql").write_text(
+            f"-- pg_ops: transaction={transaction}\n{down}\n")
     return path
 
 
@@ -105,7 +110,7 @@ def test_applied_file_edited_afterwards_is_refused_until_repaired(db: str, tmp_p
 def test_squawk_rejection_changes_nothing(db: str, tmp_path: Path) -> None:
     write(tmp_path, "001_ok.sql", "create index concurrently if not exists mt_ok on public.orders (status);")
     write(tmp_path, "002_blocking.sql", "create index mt_plain on public.orders (updated_at);", transaction="on")
-    with pytest.raises(PgOpsError, match=r"squawk rejects 002_blocking.sql line 5: .*"
+    with pytest.raises(PgOpsError, match=r"lint rejects 002_blocking.sql line 5: .*"
                                          r"require-concurrent-index-creation: .*nothing was applied"):
         migrate.apply(db, settings(tmp_path))
     assert index_state(db, "mt_ok") == [] and ledger_rows(db) == {}

@@ -9,7 +9,7 @@ from pg_ops.defs.resources import PostgresTarget
 from pg_ops.engine.migrations import migrate
 from pg_ops.engine.proof import benchmark, rls_matrix, suite
 
-BEFORE_RLS = "before_rls_rewrite"
+BEFORE_RLS = rls_matrix.BEFORE_REWRITE
 
 
 class SuiteConfig(dg.Config):

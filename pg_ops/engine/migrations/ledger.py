@@ -51,6 +51,33 @@ def record(conn: Connection, migration: MigrationFile, duration_ms: int, outcome
                      {"version": migration.version, "name": migration.name,
                       "kind": "repeatable" if migration.repeatable else "versioned", "step": migration.step,
                       "sha256": migration.sha256, "duration_ms": duration_ms, "outcome": outcome, "error": error})
+        _history(conn, migration.version, "up", migration.sha256, duration_ms, outcome, error)
+
+
+def record_down(conn: Connection, migration: MigrationFile, duration_ms: int, error: str | None) -> None:
+    """A down that ran (error None: the file is rolled back) or failed, durably, as `record`."""
+    sha256 = migration.down.sha256 if migration.down else migration.sha256
+    with conn.transaction():
+        conn.execute("select set_config('synchronous_commit', 'on', true)")
+        conn.execute(sqlfiles.read("pgops/ledger_rolled_back.sql"),
+                     {"version": migration.version, "duration_ms": duration_ms, "error": error,
+                      "outcome": "rolled_back" if error is None else "rollback_failed"})
+        _history(conn, migration.version, "down", sha256, duration_ms, "success" if error is None else "failed",
+                 error)
+
+
+def _history(conn: Connection, version: str, direction: str, sha256: str, duration_ms: int, outcome: str,
+             error: str | None) -> None:
+    conn.execute(sqlfiles.read("pgops/ledger_history.sql"),
+                 {"version": version, "direction": direction, "sha256": sha256, "duration_ms": duration_ms,
+                  "outcome": outcome, "error": error})
+
+
+def history(conn: Connection) -> list[dict[str, Any]]:
+    if conn.execute("select to_regclass('pgops.migration_history') is null as missing").fetchone() == {"missing": True}:
+        return []
+    return conn.execute("select version, direction, outcome, duration_ms, at, error from pgops.migration_history "
+                        "order by id").fetchall()
 
 
 def repair(conn: Connection, migration: MigrationFile) -> None:
@@ -74,6 +101,8 @@ def mismatches(files: list[MigrationFile], rows: dict[str, LedgerRow]) -> list[s
         row = rows.get(f.version)
         if row is None:
             problems.append(f"{f.label} not applied")
+        elif row.outcome == "rolled_back":
+            problems.append(f"{f.label} rolled back")
         elif row.outcome != "success":
             problems.append(f"{f.label} last run {row.outcome}: {row.error}")
         elif row.sha256 != f.sha256:

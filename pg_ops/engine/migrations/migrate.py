@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from pg_ops.engine import sqlfiles
 from pg_ops.engine.db import Connection, Target, connect, describe
 from pg_ops.engine.errors import PgOpsError
-from pg_ops.engine.migrations import index_lifecycle, ledger, migration_files, schema_requirements
+from pg_ops.engine.migrations import index_lifecycle, ledger, migration_files, schema_requirements, undo_records
 from pg_ops.engine.migrations.advisory_lock import runner_lock
 from pg_ops.engine.migrations.ledger import LedgerRow
 from pg_ops.engine.migrations.migration_files import MigrationFile
@@ -35,6 +36,7 @@ class Settings:
     migrations_dir: Path | None
     functions_dir: Path | None
     squawk_config: Path | None
+    squawk_down_config: Path | None = None  # for the down files; the ups' config when None
     lock_timeout_ms: int = 500
     ddl_attempts: int = 4
     retry_base_s: float = 0.5
@@ -48,7 +50,8 @@ class Settings:
         """The platform's rollout: sql/migrations and sql/functions."""
         base = sql_dir()
         return Settings(migrations_dir=base / "migrations", functions_dir=base / "functions",
-                        squawk_config=base / "migrations" / "squawk.toml", **overrides)
+                        squawk_config=base / "migrations" / "squawk.toml",
+                        squawk_down_config=base / "migrations" / "squawk.down.toml", **overrides)
 
 
 @dataclass
@@ -132,7 +135,7 @@ def _survey(dsn: Target | str, settings: Settings, everything: list[MigrationFil
             ) -> tuple[dict[str, LedgerRow], list[MigrationFile], list[str], frozenset[str]]:
     """The ledger, the pending files, what they need that the target lacks, and the extensions the server
     offers. Writes nothing."""
-    with connect(dsn, purpose=settings.purpose) as conn, _privileges(dsn, "reading the ledger"):
+    with connect(dsn, purpose=settings.purpose) as conn, privileges(dsn, "reading the ledger"):
         rows = ledger.read(conn)
         _refuse_changed(everything, rows)
         available = available_extensions(conn)
@@ -152,7 +155,7 @@ def plan(dsn: Target | str, settings: Settings, step: str | None = None) -> Plan
 
 
 @contextmanager
-def _privileges(dsn: Target | str, doing: str) -> Iterator[None]:
+def privileges(dsn: Target | str, doing: str) -> Iterator[None]:
     """A role that may not read or write what the rollout needs gets one line naming the privilege."""
     try:
         yield
@@ -163,11 +166,11 @@ def _privileges(dsn: Target | str, doing: str) -> Iterator[None]:
 
 
 def _lint_or_refuse(files: list[MigrationFile], settings: Settings) -> None:
-    findings = migration_files.lint(files, settings.squawk_config)
+    findings = migration_files.lint(files, settings.squawk_config, settings.squawk_down_config)
     if findings:
         shown = "; ".join(f"{f.file} line {f.line}: {f.rule}: {f.message}" for f in findings[:3])
         more = f" (and {len(findings) - 3} more)" if len(findings) > 3 else ""
-        raise PgOpsError(f"squawk rejects {shown}{more}; nothing was applied")
+        raise PgOpsError(f"lint rejects {shown}{more}; nothing was applied")
 
 
 def _blockers(conn: Connection, pid: int) -> str:
@@ -209,8 +212,13 @@ def _lock_timeout_ms(conn: Connection, settings: Settings, log: Log) -> int:
     return settings.lock_timeout_ms
 
 
-def _run_transactional(dsn: Target | str, migration: MigrationFile, settings: Settings, log: Log) -> int:
-    """All statements and the ledger row in one transaction; lock_timeout + jittered retries."""
+Step = Callable[[Connection], None]
+
+
+def run_transactional(dsn: Target | str, label: str, statements: Sequence[str | sql.Composable],
+                       settings: Settings, log: Log, prepare: Step, finish: Callable[[Connection, int], None]) -> int:
+    """`prepare`, the statements and `finish` (which writes the ledger) in one transaction; lock_timeout
+    and jittered retries."""
     blocker = ""
     for attempt in range(1, settings.ddl_attempts + 1):
         # A file's statements may legitimately run long (a backfill): the target's statement_timeout is lifted;
@@ -223,10 +231,11 @@ def _run_transactional(dsn: Target | str, migration: MigrationFile, settings: Se
             started = time.perf_counter()
             try:
                 with _BlockerSampler(dsn, conn.info.backend_pid) as sampler:
-                    for statement in migration.statements:
+                    prepare(conn)
+                    for statement in statements:
                         conn.execute(statement)
                 elapsed_ms = int((time.perf_counter() - started) * 1000)
-                ledger.record(conn, migration, elapsed_ms, "success", None)
+                finish(conn, elapsed_ms)
                 conn.commit()
                 return elapsed_ms
             except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
@@ -234,14 +243,14 @@ def _run_transactional(dsn: Target | str, migration: MigrationFile, settings: Se
                 blocker = sampler.seen or blocker or "a session that ended before it could be named"
                 if attempt < settings.ddl_attempts:
                     pause = settings.retry_base_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-                    log(f"{migration.label}: lock_timeout ({timeout_ms} ms) hit, blocked by {blocker}; "
+                    log(f"{label}: lock_timeout ({timeout_ms} ms) hit, blocked by {blocker}; "
                         f"retry {attempt + 1}/{settings.ddl_attempts} in {pause:.1f} s")
                     time.sleep(pause)
-    raise _Failed(f"lock_timeout ({timeout_ms} ms) hit {settings.ddl_attempts} times; blocked by "
+    raise Failed(f"lock_timeout ({timeout_ms} ms) hit {settings.ddl_attempts} times; blocked by "
                   f"{blocker}: end that session or run again when it is done")
 
 
-class _Failed(Exception):
+class Failed(Exception):
     """A migration that failed; its message goes to the ledger and, prefixed, to the user."""
 
 
@@ -268,12 +277,16 @@ def _apply_one(dsn: Target | str, migration: MigrationFile, settings: Settings, 
     log(f"applying {migration.label}")
     try:
         if migration.transactional:
-            statements_ms, detail = _run_transactional(dsn, migration, settings, log), "committed"
+            statements_ms = run_transactional(
+                dsn, migration.label, migration.statements, settings, log,
+                prepare=lambda conn: undo_records.before_up(conn, migration),
+                finish=lambda conn, ms: ledger.record(conn, migration, ms, "success", None))
+            detail = "committed"
         else:
             statements_ms, detail = _run_statementwise(dsn, migration, settings, log)
             with connect(dsn, purpose=settings.purpose) as conn:
                 ledger.record(conn, migration, statements_ms, "success", None)
-    except (_Failed, PgOpsError, psycopg.Error) as exc:
+    except (Failed, PgOpsError, psycopg.Error) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         try:
             with connect(dsn, purpose=settings.purpose) as conn:
@@ -307,7 +320,7 @@ def apply(dsn: Target | str, settings: Settings, step: str | None = None, log: L
             raise PgOpsError(f"{earlier[0].label} (step {earlier[0].step}) must be applied before step {step}")
     with runner_lock(dsn, settings.runner_lock_wait_s, log):
         with connect(dsn, purpose=settings.purpose) as conn, \
-                _privileges(dsn, "creating the ledger pgops.schema_migrations"):
+                privileges(dsn, "creating the ledger pgops.schema_migrations"):
             ledger.ensure(conn)
             rows = ledger.read(conn)  # again, under the lock: another runner may have finished meanwhile
             available = available_extensions(conn)

@@ -17,6 +17,7 @@ from pg_ops.engine import sqlfiles
 from pg_ops.engine.db import Target, connect
 
 Matrix = dict[str, dict[str, str]]
+BEFORE_REWRITE = "before_rls_rewrite"  # the label of the matrix recorded before any policy file runs
 
 
 def _attempts() -> list[tuple[str, str]]:

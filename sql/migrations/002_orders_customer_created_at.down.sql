@@ -1,0 +1,4 @@
+-- Undoes 002_orders_customer_created_at.sql: drops its index without blocking writes (one index per statement, outside a transaction).
+-- pg_ops: transaction=off
+
+drop index concurrently if exists public.orders_customer_id_created_at_idx;

@@ -1,0 +1,3 @@
+-- Undoes 012_daily_restaurant_stats_backfill.sql: nothing to undo. The backfill only filled rows the
+-- trigger of 011 keeps current from then on; emptying them would make the rollup wrong while 011 stays.
+-- Rolling back 011 drops the rollup with its rows.

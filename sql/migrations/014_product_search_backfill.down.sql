@@ -1,0 +1,2 @@
+-- Undoes 014_product_search_backfill.sql: nothing to undo. The backfill only filled documents the trigger
+-- of 013 keeps current from then on; rolling back 013 drops them.

@@ -1,0 +1,2 @@
+-- Undoes 018_platform_hourly_stats_backfill.sql: nothing to undo. The backfill only filled hours the
+-- trigger keeps current from then on; rolling back 017 drops them.
