@@ -11,7 +11,10 @@ import pytest
 
 from pg_ops.definitions import defs
 from pg_ops.defs.backup import BackupConfig
+from pg_ops.defs.rollback import RollbackConfig
+from pg_ops.defs.runs import DATABASE_TAG
 from pg_ops.engine.db import connection
+from pg_ops.engine.migrations import migrate
 
 
 @pytest.fixture(scope="module")
@@ -89,5 +92,43 @@ def test_an_invalid_index_fails_the_blocking_check_and_stops_the_rollout(
     evaluations = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert not evaluations["no_invalid_indexes"].passed
     assert "public.broken_leftover" in (evaluations["no_invalid_indexes"].description or "")
+    # The failed blocking check says how to undo: this run applied nothing, so the whole rollout.
+    assert (evaluations["no_invalid_indexes"].description or "").endswith(
+        "; this run applied no file; pg-ops migrate --down-to 0 undoes the whole rollout")
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "rls_policies" not in materialized and "rpc_functions" not in materialized
+
+
+def test_rollback_job_undoes_the_rollout_and_a_bad_version_is_one_line(
+        demo_db: str, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PG_OPS_DSN", demo_db)
+    migrate.apply(demo_db, migrate.Settings.platform())  # applied already when the tests above ran: a no-op
+    job = defs.resolve_job_def("rollback_job")
+    assert job.tags[DATABASE_TAG] == defs.resolve_job_def("rollout_job").tags[DATABASE_TAG]  # one runner per db
+
+    bad = job.execute_in_process(instance=instance, raise_on_error=False,
+                                 run_config=dg.RunConfig(ops={"roll_back": RollbackConfig(to_version="99")}))
+    assert not bad.success
+    failure = next(e for e in bad.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert failure.step_failure_data is not None and failure.step_failure_data.error is not None
+    message = failure.step_failure_data.error.message
+    assert "--down-to '99': no migration has that version; the versions are 001 to 018" in message
+    assert "Traceback" not in message
+
+    planned = job.execute_in_process(instance=instance, run_config=dg.RunConfig(
+        ops={"roll_back": RollbackConfig(to_version="010", plan_only=True)}))
+    plan_meta = planned.get_step_success_events()[0]
+    assert planned.success and plan_meta is not None
+    with connection(demo_db) as conn:
+        assert conn.execute("select count(*) as n from pgops.schema_migrations where outcome = 'success' "
+                            "and step <> 'monitoring_schema'").fetchone() == {"n": 26}  # the plan changed nothing
+
+    done = job.execute_in_process(instance=instance, run_config=dg.RunConfig(
+        ops={"roll_back": RollbackConfig(to_version="010")}))
+    assert done.success
+    output = done.output_for_node("roll_back")
+    assert output == "010"
+    with connection(demo_db) as conn:
+        kept = conn.execute("select outcome, count(*) as n from pgops.schema_migrations "
+                            "where step <> 'monitoring_schema' group by 1 order by 1").fetchall()
+    assert kept == [{"outcome": "rolled_back", "n": 16}, {"outcome": "success", "n": 10}]

@@ -17,6 +17,7 @@ from pg_ops.engine.migrations import migrate
 from tests.cli import REPO, one_line_error, pg_ops
 
 SQUAWK = REPO / "sql" / "migrations" / "squawk.toml"
+SQUAWK_DOWN = REPO / "sql" / "migrations" / "squawk.down.toml"
 
 
 def write(folder: Path, name: str, body: str, step: str = "index_migrations", transaction: str = "off",
@@ -31,7 +32,8 @@ def write(folder: Path, name: str, body: str, step: str = "index_migrations", tr
 
 
 def settings(folder: Path, **overrides: Any) -> migrate.Settings:
-    return migrate.Settings(migrations_dir=folder, functions_dir=None, squawk_config=SQUAWK, **overrides)
+    return migrate.Settings(migrations_dir=folder, functions_dir=None, squawk_config=SQUAWK,
+                            squawk_down_config=SQUAWK_DOWN, **overrides)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pg_ops.defs.backup import backup
 from pg_ops.defs.failures import one_line_failures
 from pg_ops.defs.metadata import OWNERS, ROLLOUT_GROUP, table
 from pg_ops.defs.resources import PostgresTarget
+from pg_ops.defs.rollback import names_rollback
 from pg_ops.engine import sqlfiles
 from pg_ops.engine.migrations import index_lifecycle, ledger, migrate
 
@@ -87,7 +88,8 @@ def rpc_functions(context: dg.AssetExecutionContext, target: PostgresTarget,
 
 @dg.asset_check(asset=index_migrations, blocking=True)
 @one_line_failures
-def no_invalid_indexes(target: PostgresTarget) -> dg.AssetCheckResult:
+@names_rollback
+def no_invalid_indexes(context: dg.AssetCheckExecutionContext, target: PostgresTarget) -> dg.AssetCheckResult:
     """No index anywhere in the database is INVALID or not ready (a failed concurrent build leaves one)."""
     with target.connect() as conn:
         rows = conn.execute(sqlfiles.read("pgops/invalid_indexes.sql")).fetchall()
@@ -99,7 +101,8 @@ def no_invalid_indexes(target: PostgresTarget) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=index_migrations, blocking=True)
 @one_line_failures
-def intended_indexes_exist(target: PostgresTarget) -> dg.AssetCheckResult:
+@names_rollback
+def intended_indexes_exist(context: dg.AssetCheckExecutionContext, target: PostgresTarget) -> dg.AssetCheckResult:
     """Every index the migration files intend exists, valid, with exactly the intended definition."""
     with target.connect() as conn:
         found = index_lifecycle.verdicts(conn, migrate.intended_indexes(migrate.Settings.platform()))
@@ -111,7 +114,8 @@ def intended_indexes_exist(target: PostgresTarget) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=rpc_functions, blocking=True)
 @one_line_failures
-def ledger_matches_files(target: PostgresTarget) -> dg.AssetCheckResult:
+@names_rollback
+def ledger_matches_files(context: dg.AssetCheckExecutionContext, target: PostgresTarget) -> dg.AssetCheckResult:
     """Every migration and function file this server can take is in the ledger as applied, with the file's
     current checksum (a file for an extension the server does not offer is not expected)."""
     with target.connect() as conn:
@@ -124,7 +128,9 @@ def ledger_matches_files(target: PostgresTarget) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=rpc_functions, blocking=True)
 @one_line_failures
-def functions_have_fixed_search_path(target: PostgresTarget) -> dg.AssetCheckResult:
+@names_rollback
+def functions_have_fixed_search_path(context: dg.AssetCheckExecutionContext,
+                                     target: PostgresTarget) -> dg.AssetCheckResult:
     """Every function in the application's schemas pins its search_path."""
     with target.connect() as conn:
         rows = conn.execute(sqlfiles.read("pgops/functions_search_path.sql"),

@@ -8,6 +8,7 @@ from pg_ops.defs.baseline import BEFORE_RLS, SuiteConfig
 from pg_ops.defs.failures import one_line_failures
 from pg_ops.defs.metadata import OWNERS, ROLLOUT_GROUP
 from pg_ops.defs.resources import PostgresTarget, PushgatewayTarget
+from pg_ops.defs.rollback import names_rollback
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.monitoring import push
 from pg_ops.engine.proof import benchmark, rls_matrix, search_ranking, suite, verdicts
@@ -75,6 +76,7 @@ def _result(verdict: verdicts.Verdict, name: str) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=validation, blocking=True)
 @one_line_failures
+@names_rollback
 def queries_meet_targets(context: dg.AssetCheckExecutionContext, target: PostgresTarget) -> dg.AssetCheckResult:
     """Every query's p95 is under its target: the files' target_ms, or the validation config's targets_ms."""
     recorded = _recorded(context, "targets_ms")
@@ -84,14 +86,16 @@ def queries_meet_targets(context: dg.AssetCheckExecutionContext, target: Postgre
 
 @dg.asset_check(asset=validation, blocking=True)
 @one_line_failures
-def plans_use_expected_indexes(target: PostgresTarget) -> dg.AssetCheckResult:
+@names_rollback
+def plans_use_expected_indexes(context: dg.AssetCheckExecutionContext, target: PostgresTarget) -> dg.AssetCheckResult:
     """Each query's plan uses the index built for it, and nothing scans orders or products whole."""
     return _result(verdicts.plans_use_indexes(benchmark.latest(target.db, "validation"), suite.load()), "plans")
 
 
 @dg.asset_check(asset=validation, blocking=True)
 @one_line_failures
-def functions_match_pandas(target: PostgresTarget) -> dg.AssetCheckResult:
+@names_rollback
+def functions_match_pandas(context: dg.AssetCheckExecutionContext, target: PostgresTarget) -> dg.AssetCheckResult:
     """The four analytics functions equal a pandas computation over the raw rows (admin and owner), over whole
     days, rolling windows, a window inside one day and one across midnight."""
     return _result(verdicts.functions_match_reference(target.db), "cases")
@@ -99,7 +103,8 @@ def functions_match_pandas(target: PostgresTarget) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=validation, blocking=True)
 @one_line_failures
-def search_ranking_matches_sql(target: PostgresTarget) -> dg.AssetCheckResult:
+@names_rollback
+def search_ranking_matches_sql(context: dg.AssetCheckExecutionContext, target: PostgresTarget) -> dg.AssetCheckResult:
     """For terms of every search class, search_products' top 20 equal its ranking computed in plain SQL over
     all matches, with no index."""
     return _result(search_ranking.verify(target.db, suite.load()), "searches")
@@ -107,7 +112,8 @@ def search_ranking_matches_sql(target: PostgresTarget) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=validation, blocking=True)
 @one_line_failures
-def rls_unchanged(target: PostgresTarget) -> dg.AssetCheckResult:
+@names_rollback
+def rls_unchanged(context: dg.AssetCheckExecutionContext, target: PostgresTarget) -> dg.AssetCheckResult:
     """Who may see and write what is exactly what it was before the RLS rewrite."""
     before = rls_matrix.load(target.db, BEFORE_RLS)
     if before is None:
@@ -120,6 +126,7 @@ def rls_unchanged(target: PostgresTarget) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=validation, blocking=True)
 @one_line_failures
+@names_rollback
 def no_regression(context: dg.AssetCheckExecutionContext, target: PostgresTarget) -> dg.AssetCheckResult:
     """No query's p95 got worse than the previous validation's beyond the rule the validation recorded."""
     rule = _recorded(context, "regression_rule") or {"tolerance": ValidationConfig().regression_tolerance,

@@ -215,7 +215,7 @@ def _lock_timeout_ms(conn: Connection, settings: Settings, log: Log) -> int:
 Step = Callable[[Connection], None]
 
 
-def run_transactional(dsn: Target | str, label: str, statements: Sequence[str | sql.Composable],
+def run_transactional(dsn: Target | str, label: str, statements: Sequence[str | sql.Composed | sql.SQL],
                        settings: Settings, log: Log, prepare: Step, finish: Callable[[Connection, int], None]) -> int:
     """`prepare`, the statements and `finish` (which writes the ledger) in one transaction; lock_timeout
     and jittered retries."""

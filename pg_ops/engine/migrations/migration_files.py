@@ -127,10 +127,10 @@ def _split(path: Path, text: str) -> tuple[tuple[str, ...], tuple[ast.RawStmt, .
         raise PgOpsError(f"{path.name}: SQL syntax error at {_line_of(text, str(exc))}: {exc.args[0]}") from None
 
 
-def _policy_table(node: ast.Node) -> str | None:
-    if isinstance(node, (ast.CreatePolicyStmt, ast.AlterPolicyStmt)):
+def _policy_table(node: ast.Node | None) -> str | None:
+    if isinstance(node, (ast.CreatePolicyStmt, ast.AlterPolicyStmt)) and node.table is not None:
         return f"{node.table.schemaname or 'public'}.{node.table.relname}"
-    if isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_POLICY:
+    if isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_POLICY and node.objects:
         names = [s.sval for s in node.objects[0]][:-1]  # [schema,] table, policy
         return ".".join(names if len(names) == 2 else ["public", *names])
     return None
@@ -138,7 +138,7 @@ def _policy_table(node: ast.Node) -> str | None:
 
 def function_signature(node: ast.CreateFunctionStmt) -> str:
     """`schema.name(type, ...)` as to_regprocedure reads it: the input arguments only."""
-    names = [s.sval for s in node.funcname]
+    names = [s.sval for s in node.funcname or ()]
     qualified = ".".join(names if len(names) == 2 else ["public", *names])
     outputs = (enums.FunctionParameterMode.FUNC_PARAM_OUT, enums.FunctionParameterMode.FUNC_PARAM_TABLE)
     args = [RawStream()(p.argType) for p in node.parameters or () if p.mode not in outputs]

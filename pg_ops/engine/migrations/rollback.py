@@ -12,6 +12,7 @@ matrix is taken and compared with the one recorded before the rewrite.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,8 +86,8 @@ def _undoable(f: MigrationFile, row: LedgerRow | None) -> bool:
 
 def steps(files: list[MigrationFile], rows: dict[str, LedgerRow], to_version: str) -> list[MigrationFile]:
     repeatable = [f for f in reversed(files) if f.repeatable and _undoable(f, rows.get(f.version))]
-    versioned = [f for f in reversed(files) if not f.repeatable and (to_version == ZERO or int(f.version) > int(to_version))
-                 and _undoable(f, rows.get(f.version))]
+    newer = [f for f in files if not f.repeatable and (to_version == ZERO or int(f.version) > int(to_version))]
+    versioned = [f for f in reversed(newer) if _undoable(f, rows.get(f.version))]
     return repeatable + versioned
 
 
@@ -165,7 +166,7 @@ def _drop_statementwise(dsn: Target | str, migration: MigrationFile, settings: m
 def _restore_functions(dsn: Target | str, migration: MigrationFile, settings: migrate.Settings, log: Log) -> str:
     with connect(dsn, purpose=settings.purpose) as conn:
         kept = undo_records.replaced(conn, migration.version)
-        statements: list[sql.Composable] = []
+        statements: list[sql.Composed | sql.SQL] = []
         for signature in migration.functions:
             statements += undo_records.restore_statements(conn, signature, kept[signature])
     migrate.run_transactional(dsn, migration.label, statements, settings, log, prepare=lambda _: None,
@@ -199,8 +200,8 @@ def _undo_one(dsn: Target | str, migration: MigrationFile, settings: migrate.Set
             raise PgOpsError(f"rolling back {migration.label} was interrupted ({reason}) and the database no longer "
                              "answers; when it is back, run the same pg-ops migrate --down-to again: a transactional "
                              "down was rolled back, a dropped index's INVALID leftover is dropped again") from None
-        raise PgOpsError(f"rolling back {migration.label} failed: {reason}; the files after it are rolled back, "
-                         "nothing before it was touched (fix it and run the same command again)") from None
+        raise PgOpsError(f"rolling back {migration.label} failed: {reason}; the newer files are rolled back, "
+                         "the older ones untouched (fix it and run the same command again)") from None
     duration_ms = int((time.perf_counter() - started) * 1000)
     log(f"rolled back {migration.label} in {duration_ms} ms ({detail})")
     return Undone(migration.version, migration.label, duration_ms, detail)
@@ -236,7 +237,27 @@ def _compare_matrix(dsn: Target | str) -> str:
         return "not compared: no matrix was recorded before the rewrite (the baseline records it)"
     found = rls_matrix.differences(before, rls_matrix.take(dsn))
     if found:
-        raise PgOpsError(f"after the rollback row-level security differs from before the rewrite: {'; '.join(found[:3])}"
+        raise PgOpsError("after the rollback row-level security differs from before the rewrite: "
+                         f"{'; '.join(found[:3])}"
                          f"{f' (and {len(found) - 3} more)' if len(found) > 3 else ''}; the rollback itself is done "
                          "(see pgops.migration_history); compare the policies with the backup's")
     return f"allow/deny matrix equal to the one recorded before the rewrite ({len(before)} users)"
+
+
+def version_before(rows: dict[str, LedgerRow], started_at: dt.datetime) -> str | None:
+    """The newest versioned file applied before `started_at`, "0" if none; None when nothing was applied
+    since (a rollout run that changed nothing has nothing of its own to undo)."""
+    since = [r for r in rows.values() if r.outcome == "success" and r.applied_at >= started_at]
+    if not since:
+        return None
+    older = [r.version for r in rows.values() if r.kind == "versioned" and r.outcome == "success"
+             and r.applied_at < started_at]
+    return max(older, key=int) if older else ZERO
+
+
+def hint(rows: dict[str, LedgerRow], started_at: dt.datetime) -> str:
+    """What to type to undo a rollout run that began at `started_at`: for a failed check's message."""
+    version = version_before(rows, started_at)
+    if version is None:
+        return f"this run applied no file; {command(ZERO)} undoes the whole rollout"
+    return f"to undo what this run applied: {command(version)} (or launch rollback_job with to_version: '{version}')"

@@ -88,10 +88,10 @@ def replaced(conn: Connection, version: str) -> dict[str, Replaced]:
     return {r["signature"]: Replaced(r["signature"], r["definition"], r["acl"]) for r in rows}
 
 
-def restore_statements(conn: Connection, signature: str, before: Replaced) -> list[sql.Composable]:
+def restore_statements(conn: Connection, signature: str, before: Replaced) -> list[sql.Composed | sql.SQL]:
     """Drop the file's function and put back what it replaced, with the privileges it had."""
     row = conn.execute("select to_regprocedure(%s)::text as current", (signature,)).fetchone()
-    statements: list[sql.Composable] = []
+    statements: list[sql.Composed | sql.SQL] = []
     if row and row["current"]:  # the canonical, quoted form the server printed, not text from config
         statements.append(sql.SQL("drop routine {}").format(sql.SQL(row["current"])))
     if before.definition is None:
