@@ -196,6 +196,39 @@ def _roll_back(dsn: str, to_version: str, plan_only: bool) -> int:
     return 0
 
 
+def _restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pg_ops.engine import restore
+    from pg_ops.engine.paths import state_dir
+    from pg_ops.local import sandbox
+
+    if args.sandbox:
+        os.environ.update(sandbox_environment(sandbox.running_info()))
+    dsn = require_dsn()
+    if args.rehearse:
+        if args.backup or args.into:
+            raise PgOpsError("--rehearse restores the newest backup into a scratch database; without --backup/--into")
+        drill = restore.rehearse(dsn, Path(args.folder) if args.folder else state_dir() / "backups", jobs=args.jobs,
+                                 log=print)
+        outcome = drill.restored
+        print(f"drill: {drill.backup.name} (taken {drill.taken_at} in {drill.dump_seconds:.1f} s) restored in "
+              f"{outcome.seconds:.1f} s ({drill.ratio:.2f}x the backup's time); scratch database dropped")
+    else:
+        if not (args.backup and args.into):
+            raise PgOpsError("restore needs --backup FILE and --into NEW_DATABASE (or --rehearse)")
+        archive = restore.read_archive(Path(args.backup))
+        outcome = restore.restore_into(dsn, archive, args.into, jobs=args.jobs, log=print)
+        print(f"restored {archive.path.name} into {outcome.database} in {outcome.seconds:.1f} s")
+    for check in outcome.checks:
+        print(f"{'PASS' if check.passed else 'FAIL'}  {check.name}: {check.detail}")
+    if not outcome.passed:
+        kept = "" if args.rehearse else f"; {outcome.database} is kept for inspection"
+        print(f"restore checks failed: {outcome.failures()}{kept}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
 def _snapshot(args: argparse.Namespace) -> int:
     from pg_ops.engine.monitoring import snapshot
     from pg_ops.local import sandbox
@@ -309,6 +342,17 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--down-to", metavar="VERSION", help="roll back: undo every applied file after VERSION, newest "
                      "first (the functions, then the versioned files' downs); 0 undoes the whole rollout")
     mig.set_defaults(handler=_migrate)
+
+    rest = commands.add_parser("restore", help="restore a pg_ops backup into a new database on PG_OPS_DSN's server, "
+                               "then check it (row counts, RLS matrix, indexes); or rehearse with the newest backup")
+    rest.add_argument("--backup", metavar="FILE", help="a *.dump the backup asset wrote")
+    rest.add_argument("--into", metavar="NEW_DATABASE", help="a database that does not exist yet (or exists empty)")
+    rest.add_argument("--rehearse", action="store_true", help="the drill: the newest backup of PG_OPS_DSN's database "
+                      "into a scratch database, checked, timed, dropped")
+    rest.add_argument("--folder", help="where the backups are (default: <state dir>/backups)")
+    rest.add_argument("--jobs", type=int, default=2, help="pg_restore parallel jobs (default 2)")
+    rest.add_argument("--sandbox", action="store_true", help="target the running sandbox")
+    rest.set_defaults(handler=_restore)
 
     snap = commands.add_parser("snapshot", help="one monitoring snapshot now, as the monitoring_snapshot sensor "
                                "takes it: PG_OPS_DSN, MONITORING_PASSWORD, PUSHGATEWAY_URL (optional)")

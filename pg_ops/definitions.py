@@ -19,6 +19,7 @@ from pg_ops.defs.pgbouncer import (
 from pg_ops.defs.preflight import preflight
 from pg_ops.defs.reports import daily_performance_report, daily_report_job, daily_report_schedule, rollout_report
 from pg_ops.defs.resources import pushgateway_from_env, target_from_env, target_label_from_env
+from pg_ops.defs.restore import restore_rehearsal, restore_rehearsal_job, restore_rehearsal_schedule
 from pg_ops.defs.rollback import rollback_job
 from pg_ops.defs.runs import DATABASE_TAG
 from pg_ops.defs.schedules import nightly_validation, nightly_validation_job
@@ -36,10 +37,11 @@ rollout_job = dg.define_asset_job(
 
 defs = dg.Definitions(
     assets=[preflight, baseline_performance, backup, *MIGRATION_ASSETS, validation, install_monitoring_schema,
-            check_monitoring_stack, rollout_report, daily_performance_report],
+            check_monitoring_stack, rollout_report, daily_performance_report, restore_rehearsal],
     asset_checks=[*MIGRATION_CHECKS, *VALIDATION_CHECKS],
-    jobs=[rollout_job, rollback_job, nightly_validation_job, pgbouncer_maintenance, daily_report_job],
-    schedules=[nightly_validation, pgbouncer_maintenance_schedule, daily_report_schedule],
+    jobs=[rollout_job, rollback_job, nightly_validation_job, pgbouncer_maintenance, daily_report_job,
+          restore_rehearsal_job],
+    schedules=[nightly_validation, pgbouncer_maintenance_schedule, daily_report_schedule, restore_rehearsal_schedule],
     sensors=[monitoring_snapshot, dead_runs, pgbouncer_figures],
     resources={"target": target_from_env(), "pushgateway": pushgateway_from_env(), "pgbouncer": pgbouncer_from_env(),
                IN_MEMORY: dg.InMemoryIOManager()},

@@ -4,11 +4,17 @@ pg_dump runs at a snapshot exported from a REPEATABLE READ transaction that pg_o
 row counts of every table are taken in that same transaction: the restored copy must match them exactly,
 even while the application keeps writing. The transaction ends with the dump, so it never stalls the
 CREATE INDEX CONCURRENTLY builds that follow.
+
+Beside each dump, `<name>.dump.json` keeps what a later restore checks against: the row counts, the
+file's size and sha256 (a truncated or altered file is told apart before anything is restored), the
+versions, and how long the dump took.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -37,6 +43,31 @@ _TABLES = """select n.nspname as schema, c.relname as name
              where c.relkind in ('r', 'p') and not c.relispartition
                and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'
              order by 1, 2"""
+
+
+SIDECAR_SUFFIX = ".json"
+
+
+def sidecar_of(dump: Path) -> Path:
+    return dump.with_name(dump.name + SIDECAR_SUFFIX)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_sidecar(dump: Path, database: str, seconds: float, pg_dump_major: int, server_version: str,
+                   row_counts: dict[str, int]) -> None:
+    facts = {"database": database, "taken_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+             "dump_seconds": round(seconds, 3), "size_bytes": dump.stat().st_size, "sha256": file_sha256(dump),
+             "pg_dump_major": pg_dump_major, "server_version": server_version, "row_counts": row_counts}
+    partial = sidecar_of(dump).with_suffix(".partial")
+    partial.write_text(json.dumps(facts, indent=1, sort_keys=True))
+    partial.rename(sidecar_of(dump))
 
 
 @dataclass
@@ -106,7 +137,7 @@ def _writable_folder(folder: Path) -> None:
                          "(backup config: folder) or fix its permissions") from None
 
 
-def _count_rows(conn: Connection) -> dict[str, int]:
+def count_rows(conn: Connection) -> dict[str, int]:
     counts = {}
     for row in conn.execute(_TABLES).fetchall():
         counted = conn.execute(sql.SQL("select count(*) as n from {}.{}").format(
@@ -164,7 +195,7 @@ def _verify_by_restore(dsn: Target | str, restore: Path, target: Path, expected:
             raise PgOpsError(f"backup {target.name} does not restore: {redact(result.stderr.strip()[-300:], dsn)}")
         scratch_dsn = as_target(dsn).with_conninfo(dbname=scratch)
         with connect(scratch_dsn, purpose="backup verify", statement_timeout_ms=0) as conn:
-            restored = _count_rows(conn)
+            restored = count_rows(conn)
         mismatched = [f"{t}: {n} in the dump's snapshot, {restored.get(t)} restored" for t, n in expected.items()
                       if restored.get(t) != n]
         if mismatched:
@@ -182,6 +213,7 @@ def _retain(folder: Path, dbname: str, keep_last: int) -> list[str]:
     removed = []
     for old in ours[:-keep_last] if keep_last > 0 else []:
         old.unlink()
+        sidecar_of(old).unlink(missing_ok=True)
         removed.append(old.name)
     return removed
 
@@ -202,18 +234,21 @@ def take(dsn: Target | str, folder: Path, verify_restore: bool = True, keep_last
     with connect(dsn, purpose="backup", autocommit=False, statement_timeout_ms=0) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
-        server_major = int(conn.execute("select current_setting('server_version_num')::int / 10000 as m")
-                           .fetchone()["m"])  # type: ignore[index]
+        server = conn.execute("select current_setting('server_version_num')::int / 10000 as m, "
+                              "current_setting('server_version') as v").fetchone()
+        assert server is not None
+        server_major, server_version = int(server["m"]), str(server["v"]).split()[0]
         dump_major = tool_major(dump)
         check_versions(dump_major, server_major, dump)
         snapshot = conn.execute("select pg_export_snapshot() as s").fetchone()["s"]  # type: ignore[index]
         log(f"backup: pg_dump {dump_major} of {describe(dsn)} at snapshot {snapshot} into {target}")
-        expected = _count_rows(conn)
+        expected = count_rows(conn)
         try:
             _dump(dsn, dump, target, snapshot, log)
         finally:
             conn.rollback()  # ends the snapshot: index builds must not wait for it
     seconds = time.perf_counter() - started
+    _write_sidecar(target, dbname, seconds, dump_major, server_version, expected)
     size = target.stat().st_size
     log(f"backup: {size / 2**20:,.1f} MiB in {seconds:.1f} s")
     entries, tables = _toc(restore, target)
@@ -222,6 +257,7 @@ def take(dsn: Target | str, folder: Path, verify_restore: bool = True, keep_last
             outcome, restore_seconds = _verify_by_restore(dsn, restore, target, expected, log)
         except (PgOpsError, psycopg.Error):
             target.rename(target.with_suffix(".unverified"))
+            sidecar_of(target).rename(sidecar_of(target.with_suffix(".unverified")))
             raise
     else:
         outcome, restore_seconds = "skipped: verify_restore is off (the table of contents was read)", 0.0

@@ -6,7 +6,7 @@ import socket
 import time
 from urllib.error import HTTPError, URLError
 
-from prometheus_client import CollectorRegistry, Gauge, delete_from_gateway, push_to_gateway
+from prometheus_client import CollectorRegistry, Gauge, delete_from_gateway, push_to_gateway, pushadd_to_gateway
 
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.proof.benchmark import SuiteRun
@@ -70,3 +70,25 @@ def push_backup(url: str, database: str, size_bytes: int, seconds: float, verifi
     Gauge("pg_ops_backup_restore_verified", "1 when the last backup was restored and counted", registry=registry
           ).set(1 if verified else 0)
     push(url, "pg_ops_backup", database, registry, timeout_s, "the backup outcome")
+
+
+def push_restore_drill(url: str, database: str, restore_seconds: float, ratio: float, passed: bool,
+                       timeout_s: float = 5.0) -> None:
+    """The drill's outcome. POST, not PUT: a failed drill replaces the result and the time but keeps the
+    last successful drill's timestamp, which is what the staleness alert reads."""
+    registry = CollectorRegistry()
+    Gauge("pg_ops_restore_drill_success", "1 when the last restore drill restored the newest backup and every "
+          "check held, else 0", registry=registry).set(1 if passed else 0)
+    Gauge("pg_ops_restore_drill_seconds", "How long pg_restore took in the last drill: the time to restore",
+          registry=registry).set(restore_seconds)
+    Gauge("pg_ops_restore_drill_ratio", "Time to restore over time to take the backup, in the last drill",
+          registry=registry).set(ratio)
+    if passed:
+        Gauge("pg_ops_restore_drill_last_success_timestamp_seconds", "When the last successful restore drill "
+              "finished (Unix time)", registry=registry).set(time.time())
+    try:
+        pushadd_to_gateway(url, job="pg_ops_restore_drill", registry=registry, grouping_key={"database": database},
+                           timeout=timeout_s)
+    except (URLError, OSError) as exc:
+        raise PgOpsError(f"Pushgateway {url} did not take the restore drill's outcome: {_reason(exc, timeout_s)}"
+                         ) from None
