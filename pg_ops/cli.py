@@ -183,9 +183,7 @@ def _roll_back(dsn: str, to_version: str, plan_only: bool) -> int:
     if plan_only:
         planned = rollback.plan(dsn, settings, to_version)
         for f in planned.steps:
-            how = "put back the functions it replaced" if f.repeatable else (
-                f"{f.down.label}" if f.down and f.down.statements else "nothing to undo")
-            print(f"undo  {f.label}  ({how})")
+            print(f"undo  {f.label}  ({planned.how[f.version]})")
         for note in planned.notes:
             print(f"note  {note}")
         print(f"{len(planned.steps)} to roll back to version {planned.to_version} (--plan: nothing changed)")

@@ -199,7 +199,12 @@ def test_bad_input_is_one_line_and_changes_nothing(fresh: str, tmp_path: Path) -
     planned = pg_ops("migrate", "--down-to", "015", "--plan", env=env)
     assert planned.returncode == 0, planned.stderr
     assert "undo  migrations/016_product_search_rum.sql  (migrations/016_product_search_rum.down.sql)" in planned.stdout
+    assert "undo  functions/search_products.sql  (drop 1 new function(s))" in planned.stdout
     assert "11 to roll back to version 015 (--plan: nothing changed)" in planned.stdout
+    whole = pg_ops("migrate", "--down-to", "0", "--plan", env=env).stdout
+    assert ("undo  migrations/009_rls_rewrite.sql  (migrations/009_rls_rewrite.down.sql, policies compared with "
+            "those recorded before it)") in whole
+    assert "undo  migrations/012_daily_restaurant_stats_backfill.sql  (nothing to undo)" in whole
     assert ledger(fresh) == before
 
 

@@ -36,8 +36,7 @@ def roll_back(context: dg.OpExecutionContext, target: PostgresTarget, config: Ro
             context.log.warning(note)
         return dg.Output(planned.to_version, metadata={
             "outcome": f"plan: {len(planned.steps)} file(s) to roll back to version {planned.to_version}",
-            "would_undo": table([{"file": f.label, "down": f.down.label if f.down else "functions put back"}
-                                 for f in planned.steps])})
+            "would_undo": table([{"file": f.label, "how": planned.how[f.version]} for f in planned.steps])})
     report = rollback.rollback(target.db, settings, config.to_version, log=context.log.info)
     return dg.Output(report.to_version, metadata={
         "outcome": f"rolled back {len(report.undone)} file(s) to version {report.to_version}",

@@ -1,7 +1,8 @@
 """`make bench`: the performance report. Figures come from measurement on this machine, never from tests.
 
 It measures the demo load, the rollout under write load (with the shipped alert rules watching it and the 10
-minutes after it), the suite before and after, the monitoring views, and a snapshot tick against the exporter.
+minutes after it), the suite before and after, the monitoring views, a snapshot tick against the exporter, the
+reports, the pooler, and the rollback round trip under write load with the restore drill.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.migrations import migrate
 from pg_ops.engine.paths import project_root, sql_dir, state_dir
 from pg_ops.engine.proof import benchmark, suite
-from pg_ops.local import bench_pooler, bench_reports, demo, pgbench_log, sandbox
+from pg_ops.local import bench_pooler, bench_reports, bench_rollback, demo, pgbench_log, sandbox
 
 BENCH_DB = "bench"
 AFTER_ROLLOUT_S = 600  # the quiet time after a rollout in which no alert may fire (issue 18)
@@ -359,6 +360,8 @@ def run(scale: float, out: Path | None = None) -> dict[str, Any]:
     result["reports"] = bench_reports.run(dsn)  # repeats the snapshot part's last tick and capture
     result["alert_incidents"] = alert_incidents()
     result["pooler"] = bench_pooler.run(info, dsn)
+    result["rollback"] = bench_rollback.run(dsn, _app_writes_argv(info, dsn, 200, 4, 3600), state_dir() / "bench",
+                                            state_dir() / "bench" / "backups")
     destination = out or state_dir() / "bench" / "bench.json"
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.write_text(json.dumps(result, indent=2) + "\n")
@@ -411,6 +414,7 @@ def table(result: dict[str, Any]) -> str:
     ]
     lines += report_rows(result.get("reports"))
     lines += pooler_rows(result.get("pooler"))
+    lines += bench_rollback.rows(result.get("rollback"))
     incidents = result.get("alert_incidents", {})
     if "incidents" in incidents:
         lines += ["", f"Incident to webhook, per alert (live incidents; hold-downs x{incidents['for_scale']:.4f}, "

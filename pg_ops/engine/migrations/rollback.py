@@ -37,6 +37,7 @@ class RollbackPlan:
     to_version: str
     steps: list[MigrationFile]
     notes: list[str] = field(default_factory=list)
+    how: dict[str, str] = field(default_factory=dict)  # per version: what undoing it does
 
 
 @dataclass
@@ -91,7 +92,8 @@ def steps(files: list[MigrationFile], rows: dict[str, LedgerRow], to_version: st
     return repeatable + versioned
 
 
-def _refusals(conn: Connection, chosen: list[MigrationFile], settings: migrate.Settings) -> list[str]:
+def _refusals(conn: Connection, chosen: list[MigrationFile], settings: migrate.Settings,
+              how: dict[str, str]) -> list[str]:
     notes = []
     for f in chosen:
         if f.repeatable:
@@ -101,12 +103,20 @@ def _refusals(conn: Connection, chosen: list[MigrationFile], settings: migrate.S
                 raise PgOpsError(f"no record of what {f.label} replaced ({unknown[0]}): it was applied before pg_ops "
                                  "kept one. Put the function back by hand (the backup has it), then run again; "
                                  "nothing was changed")
+            back = [s for s in f.functions if kept[s].definition is not None]
+            how[f.version] = ", ".join(([f"put back {len(back)} replaced function(s)"] if back else []) + (
+                [f"drop {len(f.functions) - len(back)} new function(s)"] if len(back) < len(f.functions) else []))
         elif f.down is None:
             raise PgOpsError(f"{f.label} has no down file ({f.path.stem}.down.sql); write what undoes it, then run "
                              "again; nothing was changed")
-        elif f.policy_tables and undo_records.recorded_policies(conn, f.version) is None:
-            notes.append(f"{f.label}: no record of the policies before it (applied before pg_ops kept one); its "
-                         "down runs without that comparison")
+        else:
+            how[f.version] = f.down.label if f.down.statements else "nothing to undo"
+            if f.policy_tables:
+                if undo_records.recorded_policies(conn, f.version) is None:
+                    notes.append(f"{f.label}: no record of the policies before it (applied before pg_ops kept one); "
+                                 "its down runs without that comparison")
+                else:
+                    how[f.version] += ", policies compared with those recorded before it"
     downs = [f.down for f in chosen if f.down is not None and f.down.statements]
     findings = migration_files.squawk_findings([(d.path, d.transactional) for d in downs],
                                        settings.squawk_down_config or settings.squawk_config)
@@ -122,8 +132,9 @@ def plan(dsn: Target | str, settings: migrate.Settings, to_version: str) -> Roll
     with connect(dsn, purpose=settings.purpose) as conn, migrate.privileges(dsn, "reading the ledger"):
         rows = ledger.read(conn)
         chosen = steps(files, rows, target_version)
-        notes = _refusals(conn, chosen, settings)
-    return RollbackPlan(target_version, chosen, notes)
+        how: dict[str, str] = {}
+        notes = _refusals(conn, chosen, settings, how)
+    return RollbackPlan(target_version, chosen, notes, how)
 
 
 def _policy_proof(migration: MigrationFile) -> Callable[[Connection, int], None]:
