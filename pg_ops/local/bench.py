@@ -35,7 +35,7 @@ from pg_ops.engine.db import as_uri, connection
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.migrations import migrate
 from pg_ops.engine.paths import project_root, sql_dir, state_dir
-from pg_ops.engine.proof import benchmark, suite
+from pg_ops.engine.proof import benchmark, rls_matrix, suite
 from pg_ops.local import bench_pooler, bench_reports, bench_rollback, demo, pgbench_log, sandbox
 
 BENCH_DB = "bench"
@@ -342,6 +342,8 @@ def run(scale: float, out: Path | None = None) -> dict[str, Any]:
     }
     before = _suite(dsn, baseline=True, budget_s=20.0)
     writes_before = app_writes(info, dsn, seconds=WRITES_BEFORE_S, label="before")
+    # As the baseline asset does: the matrix the rollback's proof compares with (issue 15).
+    rls_matrix.save(dsn, rls_matrix.take(dsn), rls_matrix.BEFORE_REWRITE)
     with alert_watch(dsn) as alerts:
         result["rollout"] = rollout_under_load(info, dsn)
         result["after_rollout"] = app_writes(info, dsn, seconds=AFTER_ROLLOUT_S, label="after")
