@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -158,3 +159,22 @@ def _gateway(url: str) -> dict[str, float]:
         text = response.read().decode()
     return {m.group(1): float(m.group(2)) for m in re.finditer(
         r'^(pg_ops_restore_drill_\w+)\{[^}]*database="[^"]*rs_source"[^}]*\} (\S+)$', text, re.MULTILINE)}
+
+
+def test_a_killed_drills_scratch_database_is_dropped_by_the_next_drill(pg: SandboxInfo,
+                                                                       backed_up: tuple[str, Path]) -> None:
+    dsn, dump = backed_up
+    stale = f"pgops_drill_rs_source_{int(time.time()) - 2 * 86_400}_4242"
+    running = f"pgops_drill_rs_source_{int(time.time()) - 60}_4243"  # another drill, still going
+    servers.create_database(pg, stale)
+    servers.create_database(pg, running)
+    try:
+        lines: list[str] = []
+        drill = restore.rehearse(dsn, dump.parent, log=lines.append)
+        assert drill.restored.passed
+        assert f"drill: dropping {stale}, left by a drill that did not finish" in lines
+        left = {d for d in databases(dsn) if d.startswith("pgops_drill_")}
+        assert left == {running}
+    finally:
+        servers.drop_database(pg, stale)
+        servers.drop_database(pg, running)

@@ -246,12 +246,31 @@ def newest_backup(folder: Path, database: str) -> Path:
     return found[-1]
 
 
+_SCRATCH = "pgops_drill_"
+_DAY_S = 86_400
+
+
+def _drop_leftovers(dsn: Target | str, database: str, log: Log) -> None:
+    """Scratch databases of drills that were killed before their cleanup (a whole copy each, on the target's
+    disk). Only those a day old: a drill running now is never touched."""
+    pattern = re.compile(rf"^{_SCRATCH}{re.escape(database[:30])}_(\d+)_\d+$")
+    with connect(dsn, purpose="restore") as conn:
+        names = [r["datname"] for r in conn.execute("select datname from pg_database where datname like %s",
+                                                    (_SCRATCH + "%",))]
+    for name in names:
+        match = pattern.match(name)
+        if match and time.time() - int(match.group(1)) > _DAY_S:
+            log(f"drill: dropping {name}, left by a drill that did not finish")
+            drop(dsn, name)
+
+
 def rehearse(dsn: Target | str, folder: Path, jobs: int = 2, log: Log = lambda _: None) -> Drill:
     """The newest backup restored into a scratch database, proven, timed and dropped."""
     database = str(conninfo.conninfo_to_dict(as_target(dsn).dsn).get("dbname") or "postgres")
     archive = read_archive(newest_backup(folder, database))
     assert archive.facts is not None  # newest_backup only picks dumps with their sidecar
-    scratch = f"pgops_drill_{database[:30]}_{int(time.time())}"
+    _drop_leftovers(dsn, database, log)
+    scratch = f"{_SCRATCH}{database[:30]}_{int(time.time())}_{os.getpid()}"
     try:
         restored = restore_into(dsn, archive, scratch, jobs=jobs, log=log)
     finally:
