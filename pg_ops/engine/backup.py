@@ -7,7 +7,8 @@ CREATE INDEX CONCURRENTLY builds that follow.
 
 Beside each dump, `<name>.dump.json` keeps what a later restore checks against: the row counts, the
 file's size and sha256 (a truncated or altered file is told apart before anything is restored), the
-versions, and how long the dump took.
+versions, how long the dump took, and who could read what (the reads of the RLS allow/deny matrix, taken
+at the dump's snapshot while pg_dump runs, so a restored copy must give exactly the same answers).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import conninfo, sql
@@ -32,6 +34,7 @@ from psycopg import conninfo, sql
 from pg_ops.engine import binaries
 from pg_ops.engine.db import Connection, Target, as_target, connect, describe, redact
 from pg_ops.engine.errors import PgOpsError
+from pg_ops.engine.proof import rls_matrix
 
 Log = Callable[[str], None]
 _LIBPQ_ENV = {"host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "user": "PGUSER",
@@ -61,10 +64,11 @@ def file_sha256(path: Path) -> str:
 
 
 def _write_sidecar(dump: Path, database: str, seconds: float, pg_dump_major: int, server_version: str,
-                   row_counts: dict[str, int]) -> None:
+                   row_counts: dict[str, int], rls_reads: dict[str, Any]) -> None:
     facts = {"database": database, "taken_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
              "dump_seconds": round(seconds, 3), "size_bytes": dump.stat().st_size, "sha256": file_sha256(dump),
-             "pg_dump_major": pg_dump_major, "server_version": server_version, "row_counts": row_counts}
+             "pg_dump_major": pg_dump_major, "server_version": server_version, "row_counts": row_counts,
+             **rls_reads}
     partial = sidecar_of(dump).with_suffix(".partial")
     partial.write_text(json.dumps(facts, indent=1, sort_keys=True))
     partial.rename(sidecar_of(dump))
@@ -144,6 +148,15 @@ def count_rows(conn: Connection) -> dict[str, int]:
             sql.Identifier(row["schema"]), sql.Identifier(row["name"]))).fetchone()
         counts[f"{row['schema']}.{row['name']}"] = int(counted["n"]) if counted else 0
     return counts
+
+
+def _rls_reads_at(dsn: Target | str, snapshot: str, into: dict[str, Any]) -> None:
+    """The matrix's reads at the dump's snapshot; a database without the platform's users says why not."""
+    try:
+        into["rls_reads"] = rls_matrix.take(dsn, snapshot=snapshot, reads_only=True)
+    except (PgOpsError, psycopg.Error) as exc:
+        into["rls_reads"] = None
+        into["rls_reads_note"] = f"not taken: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
 
 
 def _dump(dsn: Target | str, dump: Path, target: Path, snapshot: str, log: Log) -> None:
@@ -243,12 +256,16 @@ def take(dsn: Target | str, folder: Path, verify_restore: bool = True, keep_last
         snapshot = conn.execute("select pg_export_snapshot() as s").fetchone()["s"]  # type: ignore[index]
         log(f"backup: pg_dump {dump_major} of {describe(dsn)} at snapshot {snapshot} into {target}")
         expected = count_rows(conn)
+        rls_reads: dict[str, Any] = {}
+        reader = threading.Thread(target=_rls_reads_at, args=(dsn, snapshot, rls_reads), daemon=True)
+        reader.start()
         try:
             _dump(dsn, dump, target, snapshot, log)
         finally:
+            reader.join()  # every matrix session has imported the snapshot: the exporting transaction may end
             conn.rollback()  # ends the snapshot: index builds must not wait for it
     seconds = time.perf_counter() - started
-    _write_sidecar(target, dbname, seconds, dump_major, server_version, expected)
+    _write_sidecar(target, dbname, seconds, dump_major, server_version, expected, rls_reads)
     size = target.stat().st_size
     log(f"backup: {size / 2**20:,.1f} MiB in {seconds:.1f} s")
     entries, tables = _toc(restore, target)

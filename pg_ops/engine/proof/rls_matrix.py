@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -26,18 +27,33 @@ def _attempts() -> list[tuple[str, str]]:
     return [(parts[i], parts[i + 1].strip().rstrip(";")) for i in range(1, len(parts), 2)]
 
 
-def take(dsn: Target | str) -> Matrix:
+def _session(dsn: Target | str, snapshot: str | None) -> psycopg.Connection[Any]:
+    """A transaction for the matrix; at `snapshot` (exported by another session) when given."""
+    conn = connect(dsn, purpose="rls matrix", autocommit=False)
+    if snapshot:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.execute(sql.SQL("set transaction snapshot {}").format(sql.Literal(snapshot)))
+    return conn
+
+
+def take(dsn: Target | str, snapshot: str | None = None, reads_only: bool = False) -> Matrix:
+    """`snapshot`: the rows as another session's exported snapshot sees them, so that the matrix describes
+    that moment even while the application writes. `reads_only`: only the reads (a write attempted at an
+    old snapshot can fail on a row written since, which says nothing about the policies)."""
     matrix: Matrix = {}
-    with connect(dsn, purpose="rls matrix") as conn:
+    with _session(dsn, snapshot) as conn:
         users = conn.execute(sqlfiles.read("rls/users.sql")).fetchall()
+        conn.rollback()
     for user in users:
         role = "anon" if user["id"] is None else "authenticated"
         claims = "" if user["id"] is None else json.dumps({"sub": str(user["id"]), "role": role})
         row: dict[str, str] = {}
-        with connect(dsn, purpose="rls matrix", autocommit=False) as conn:
+        with _session(dsn, snapshot) as conn:
             conn.execute("select set_config('request.jwt.claims', %s, true)", (claims,))
             conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
             for name, statement in _attempts():
+                if reads_only and not name.startswith("read_"):
+                    continue
                 conn.execute("savepoint attempt")
                 try:
                     cursor = conn.execute(statement, {"me": user["id"]})
