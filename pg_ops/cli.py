@@ -156,7 +156,7 @@ def _migrate(args: argparse.Namespace) -> int:
         print(migrate.repair(dsn, settings, args.repair, dry_run=args.plan))
         return 0
     if args.down_to is not None:
-        return _roll_back(dsn, args.down_to, args.plan)
+        return _roll_back(dsn, args.down_to, args.plan, args.compare_matrix)
     if args.plan:
         plan = migrate.plan(dsn, settings, step=args.step)
         for f in plan.done:
@@ -176,7 +176,7 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _roll_back(dsn: str, to_version: str, plan_only: bool) -> int:
+def _roll_back(dsn: str, to_version: str, plan_only: bool, compare_matrix: bool) -> int:
     from pg_ops.engine.migrations import migrate, rollback
 
     settings = migrate.Settings.platform()
@@ -188,7 +188,7 @@ def _roll_back(dsn: str, to_version: str, plan_only: bool) -> int:
             print(f"note  {note}")
         print(f"{len(planned.steps)} to roll back to version {planned.to_version} (--plan: nothing changed)")
         return 0
-    report = rollback.rollback(dsn, settings, to_version, log=print)
+    report = rollback.rollback(dsn, settings, to_version, log=print, compare_matrix=compare_matrix)
     print(f"rolled back {len(report.undone)} file(s) to version {report.to_version} in {report.seconds:.1f} s; "
           f"row-level security: {report.rls_matrix}")
     return 0
@@ -339,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--repair", metavar="VERSION", help="accept an applied file's changed content (after review)")
     mig.add_argument("--down-to", metavar="VERSION", help="roll back: undo every applied file after VERSION, newest "
                      "first (the functions, then the versioned files' downs); 0 undoes the whole rollout")
+    mig.add_argument("--compare-matrix", action="store_true", help="with --down-to: after a policy file's down, "
+                     "also compare the allow/deny matrix with the one recorded before the rewrite (slow on big tables)")
     mig.set_defaults(handler=_migrate)
 
     rest = commands.add_parser("restore", help="restore a pg_ops backup into a new database on PG_OPS_DSN's server, "

@@ -20,6 +20,7 @@ from pg_ops.engine.migrations import ledger, migrate, rollback
 class RollbackConfig(dg.Config):
     to_version: str  # "0" undoes the whole rollout; "009" keeps 001..009
     plan_only: bool = False  # list what would be undone; change nothing
+    compare_matrix: bool = False  # after a policy down, compare the allow/deny matrix too (slow on big tables)
     lock_timeout_ms: int = 500
     runner_lock_wait_s: int = 60
 
@@ -37,7 +38,8 @@ def roll_back(context: dg.OpExecutionContext, target: PostgresTarget, config: Ro
         return dg.Output(planned.to_version, metadata={
             "outcome": f"plan: {len(planned.steps)} file(s) to roll back to version {planned.to_version}",
             "would_undo": table([{"file": f.label, "how": planned.how[f.version]} for f in planned.steps])})
-    report = rollback.rollback(target.db, settings, config.to_version, log=context.log.info)
+    report = rollback.rollback(target.db, settings, config.to_version, log=context.log.info,
+                               compare_matrix=config.compare_matrix)
     return dg.Output(report.to_version, metadata={
         "outcome": f"rolled back {len(report.undone)} file(s) to version {report.to_version}",
         "undone": table([{"file": u.label, "duration_ms": u.duration_ms, "result": u.detail} for u in report.undone]),
