@@ -210,8 +210,8 @@ def _restore(args: argparse.Namespace) -> int:
         drill = restore.rehearse(dsn, Path(args.folder) if args.folder else state_dir() / "backups", jobs=args.jobs,
                                  log=print)
         outcome = drill.restored
-        print(f"drill: {drill.backup.name} (taken {drill.taken_at} in {drill.dump_seconds:.1f} s) restored in "
-              f"{outcome.seconds:.1f} s ({drill.ratio:.2f}x the backup's time); scratch database dropped")
+        print(f"drill: {drill.backup.name} (taken {drill.taken_at}, pg_dump {drill.dump_seconds:.1f} s) restored "
+              f"in {outcome.seconds:.1f} s ({drill.ratio:.2f}x pg_dump's time); scratch database dropped")
     else:
         if not (args.backup and args.into):
             raise PgOpsError("restore needs --backup FILE and --into NEW_DATABASE (or --rehearse)")

@@ -63,12 +63,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_sidecar(dump: Path, database: str, seconds: float, pg_dump_major: int, server_version: str,
-                   row_counts: dict[str, int], rls_reads: dict[str, Any]) -> None:
+def _write_sidecar(dump: Path, database: str, seconds: float, dump_seconds: float, pg_dump_major: int,
+                   server_version: str, row_counts: dict[str, int], rls_reads: dict[str, Any]) -> None:
     facts = {"database": database, "taken_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-             "dump_seconds": round(seconds, 3), "size_bytes": dump.stat().st_size, "sha256": file_sha256(dump),
-             "pg_dump_major": pg_dump_major, "server_version": server_version, "row_counts": row_counts,
-             **rls_reads}
+             "backup_seconds": round(seconds, 3), "dump_seconds": round(dump_seconds, 3),
+             "size_bytes": dump.stat().st_size, "sha256": file_sha256(dump), "pg_dump_major": pg_dump_major,
+             "server_version": server_version, "row_counts": row_counts, **rls_reads}
     partial = sidecar_of(dump).with_suffix(".partial")
     partial.write_text(json.dumps(facts, indent=1, sort_keys=True))
     partial.rename(sidecar_of(dump))
@@ -159,7 +159,9 @@ def _rls_reads_at(dsn: Target | str, snapshot: str, into: dict[str, Any]) -> Non
         into["rls_reads_note"] = f"not taken: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
 
 
-def _dump(dsn: Target | str, dump: Path, target: Path, snapshot: str, log: Log) -> None:
+def _dump(dsn: Target | str, dump: Path, target: Path, snapshot: str, log: Log) -> float:
+    """pg_dump into `target`; how long it took."""
+    started = time.perf_counter()
     partial = target.with_suffix(".partial")
     argv = [str(dump), "--format=custom", f"--snapshot={snapshot}", "--no-password", "-f", str(partial)]
     process = subprocess.Popen(argv, env=libpq_env(dsn), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -179,6 +181,7 @@ def _dump(dsn: Target | str, dump: Path, target: Path, snapshot: str, log: Log) 
         detail = redact(stderr_lines[-1].strip() if stderr_lines else f"exit {process.returncode}", dsn)
         raise PgOpsError(f"pg_dump failed: {detail}")
     partial.rename(target)
+    return time.perf_counter() - started
 
 
 def _toc(restore: Path, target: Path) -> tuple[int, int]:
@@ -260,12 +263,12 @@ def take(dsn: Target | str, folder: Path, verify_restore: bool = True, keep_last
         reader = threading.Thread(target=_rls_reads_at, args=(dsn, snapshot, rls_reads), daemon=True)
         reader.start()
         try:
-            _dump(dsn, dump, target, snapshot, log)
+            dump_seconds = _dump(dsn, dump, target, snapshot, log)
         finally:
             reader.join()  # every matrix session has imported the snapshot: the exporting transaction may end
             conn.rollback()  # ends the snapshot: index builds must not wait for it
     seconds = time.perf_counter() - started
-    _write_sidecar(target, dbname, seconds, dump_major, server_version, expected, rls_reads)
+    _write_sidecar(target, dbname, seconds, dump_seconds, dump_major, server_version, expected, rls_reads)
     size = target.stat().st_size
     log(f"backup: {size / 2**20:,.1f} MiB in {seconds:.1f} s")
     entries, tables = _toc(restore, target)

@@ -81,7 +81,7 @@ def push_restore_drill(url: str, database: str, restore_seconds: float, ratio: f
           "check held, else 0", registry=registry).set(1 if passed else 0)
     Gauge("pg_ops_restore_drill_seconds", "How long pg_restore took in the last drill: the time to restore",
           registry=registry).set(restore_seconds)
-    Gauge("pg_ops_restore_drill_ratio", "Time to restore over time to take the backup, in the last drill",
+    Gauge("pg_ops_restore_drill_ratio", "pg_restore's time over pg_dump's, in the last drill",
           registry=registry).set(ratio)
     if passed:
         Gauge("pg_ops_restore_drill_last_success_timestamp_seconds", "When the last successful restore drill "
