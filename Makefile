@@ -7,6 +7,7 @@ VENV := .venv
 PG_OPS := $(VENV)/bin/pg-ops
 SCALE ?= 0.1
 BENCH_SCALE ?= 1.0
+UI_PORT ?= 3000
 
 # program -> Debian package that provides it
 SYSTEM_NEEDS := \
@@ -70,7 +71,7 @@ demo: install
 
 ui: install
 	@$(PG_OPS) sandbox up >/dev/null
-	@eval "$$($(PG_OPS) sandbox env)" && exec $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	@$(PG_OPS) ui --sandbox --port $(UI_PORT)
 
 test: install
 	@$(VENV)/bin/python -m pytest -q; rc=$$?; \

@@ -227,6 +227,20 @@ def _restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ui(args: argparse.Namespace) -> int:
+    from pg_ops.engine.paths import project_root
+    from pg_ops.local import sandbox, ui
+
+    env = dict(os.environ)
+    if args.sandbox:
+        env.update(sandbox_environment(sandbox.running_info()))
+    workspace = project_root() / "workspace.yaml"
+    if not workspace.is_file():
+        raise PgOpsError(f"{workspace} not found; run pg-ops ui from a checkout of pg_ops (or set PG_OPS_ROOT)")
+    print(f"Dagster UI on http://{args.host}:{args.port} (Ctrl-C stops it and everything it started)", flush=True)
+    return ui.run(workspace, args.host, args.port, env)
+
+
 def _snapshot(args: argparse.Namespace) -> int:
     from pg_ops.engine.monitoring import snapshot
     from pg_ops.local import sandbox
@@ -353,6 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     rest.add_argument("--jobs", type=int, default=2, help="pg_restore parallel jobs (default 2)")
     rest.add_argument("--sandbox", action="store_true", help="target the running sandbox")
     rest.set_defaults(handler=_restore)
+
+    dev = commands.add_parser("ui", help="the Dagster UI (dagster dev) on this machine; Ctrl-C stops every process "
+                              "it started")
+    dev.add_argument("--sandbox", action="store_true", help="against the running sandbox (make ui)")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=port_number, default=3000)
+    dev.set_defaults(handler=_ui)
 
     snap = commands.add_parser("snapshot", help="one monitoring snapshot now, as the monitoring_snapshot sensor "
                                "takes it: PG_OPS_DSN, MONITORING_PASSWORD, PUSHGATEWAY_URL (optional)")
