@@ -19,9 +19,10 @@ SYSTEM_NEEDS := \
 	/usr/bin/prometheus-pushgateway:prometheus-pushgateway \
 	/usr/bin/prometheus-postgres-exporter:prometheus-postgres-exporter \
 	/usr/bin/prometheus-alertmanager:prometheus-alertmanager \
-	/usr/bin/chromium:chromium
+	/usr/bin/chromium:chromium \
+	/usr/bin/chromedriver:chromium-driver
 
-.PHONY: help install system-packages venv demo ui test bench lint clean
+.PHONY: help install system-packages venv demo ui test bench lint clean screenshots
 
 help:
 	@echo "make demo   - sandbox + demo platform (SCALE=$(SCALE)) + the whole rollout + PgBouncer deployed"
@@ -79,6 +80,13 @@ test: install
 
 bench: install
 	@$(PG_OPS) bench --scale $(BENCH_SCALE)
+
+# The README's two screenshots, taken by the browser test (a real dagster dev, headless Chromium).
+screenshots: install
+	@PG_OPS_SCREENSHOTS=$(CURDIR)/.pg_ops/screenshots $(VENV)/bin/python -m pytest -q tests/test_ui.py -k browser
+	@mkdir -p tests/screenshots
+	@cp .pg_ops/screenshots/asset-graph.png .pg_ops/screenshots/validation.png tests/screenshots/
+	@echo "tests/screenshots/asset-graph.png and validation.png updated"
 
 lint: venv
 	@$(VENV)/bin/ruff check pg_ops tests && $(VENV)/bin/mypy pg_ops

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -115,3 +116,137 @@ def test_the_daemon_ticks_the_snapshot_sensor_into_the_gateway_and_the_history(
         row = conn.execute("select count(*) as n, bool_and(pushed) as pushed from pgops.monitoring_snapshots "
                            "where views_read = 13").fetchone()
     assert row is not None and row["n"] >= 1 and row["pushed"]
+
+
+ROLLOUT_ASSETS = ["preflight", "backup", "index_migrations", "rls_policies", "rpc_functions", "validation",
+                  "monitoring_schema", "monitoring_stack", "rollout_report"]  # and baseline_performance, shortened
+
+
+def screenshots() -> Path:
+    """Where the browser test keeps its screenshots: PG_OPS_SCREENSHOTS (`make screenshots` points it at
+    tests/screenshots, which the README shows), else .pg_ops/test-artifacts/ui."""
+    folder = Path(os.environ.get("PG_OPS_SCREENSHOTS") or REPO / ".pg_ops" / "test-artifacts" / "ui")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Debian's headless Chromium, driven through Debian's chromedriver."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000",
+                     f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _page(driver: Any) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(driver.find_element(By.TAG_NAME, "body").text)
+
+
+def _shows(driver: Any, *texts: str, timeout: float = 60) -> None:
+    """Wait until the page shows every text (what a user waits for), or fail naming what is missing."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: all(t in _page(d) for t in texts))
+    except TimeoutException:
+        missing = [t for t in texts if t not in _page(driver)]
+        raise AssertionError(f"{driver.current_url} never showed {missing}") from None
+
+
+def _button(driver: Any, label: str) -> Any:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, 60, poll_frequency=0.2).until(lambda d: next(
+        (b for b in d.find_elements(By.TAG_NAME, "button")
+         if b.text.strip() == label and b.is_displayed() and b.is_enabled()), None))
+
+
+def _open(driver: Any, port: int, path: str, *texts: str) -> None:
+    """Go to a page, wait for what it must show, and close Dagster's first-visit community dialog if it came."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"http://127.0.0.1:{port}{path}")
+    _shows(driver, *texts)
+    for skip in [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Skip"]:
+        if skip.is_displayed():
+            skip.click()
+            _shows(driver, *texts)
+
+
+def _switch(driver: Any, port: int, kind: str, name: str) -> bool:
+    """Whether a schedule's or sensor's on/off switch is on, as its page shows it."""
+    from selenium.webdriver.common.by import By
+
+    _open(driver, port, f"/locations/pg_ops/{kind}/{name}", name)
+    boxes = driver.find_elements(By.CSS_SELECTOR, "input[type=checkbox]")
+    assert len(boxes) == 1, f"{name}: {len(boxes)} switches on its page"
+    return bool(boxes[0].is_selected())
+
+
+def test_a_user_sees_the_rollout_launches_it_and_reads_the_result_in_a_browser(dagster_dev: int, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    folder = screenshots()
+    # The lineage of the rollout group, with every asset.
+    _open(browser, dagster_dev, "/locations/pg_ops/asset-groups/rollout", "Materialize all", *ROLLOUT_ASSETS)
+    assert "basel" in _page(browser)  # baseline_performance, shortened in its node
+    browser.save_screenshot(str(folder / "asset-graph.png"))
+    # Their checks, where a user finds them: each asset's Checks tab.
+    _open(browser, dagster_dev, "/assets/index_migrations?view=checks", "no_invalid_indexes", "intended_indexes_exist")
+    _open(browser, dagster_dev, "/assets/validation?view=checks", "queries_meet_targets", "plans_use_expected_indexes",
+          "functions_match_pandas", "search_ranking_matches_sql", "rls_unchanged", "no_regression")
+    browser.save_screenshot(str(folder / "checks.png"))
+
+    # Launch rollout_job with a click, as a user does, and follow the run it started.
+    _open(browser, dagster_dev, "/locations/pg_ops/jobs/rollout_job", "Materialize all", "rollout_job")
+
+    def run_links(driver: Any) -> set[str]:
+        return {str(a.get_attribute("href")) for a in driver.find_elements(By.TAG_NAME, "a")
+                if "/runs/" in (a.get_attribute("href") or "") and "?" not in (a.get_attribute("href") or "")}
+    before = run_links(browser)
+    _button(browser, "Materialize all").click()
+    new_run = WebDriverWait(browser, 60, poll_frequency=0.2).until(lambda d: next(iter(run_links(d) - before), None))
+    browser.get(new_run)
+
+    def ended(driver: Any) -> str | None:
+        tags = {e.text.strip() for e in driver.find_elements(By.XPATH, "//*[text()='Success' or text()='Failure']")}
+        return "Success" if "Success" in tags else "Failure" if "Failure" in tags else None
+    outcome = WebDriverWait(browser, 400, poll_frequency=1).until(ended)
+    browser.save_screenshot(str(folder / "run.png"))
+    assert outcome == "Success", f"the run launched from the UI ended in {outcome}: {new_run}"
+    assert re.search(r"Run of\s+rollout_job", _page(browser)), _page(browser)[:300]
+
+    # validation's before/after table, read from its page.
+    _open(browser, dagster_dev, "/assets/validation", "comparison", "p95_before_ms", "p95_after_ms", "speedup_p95",
+          "driver_orders", "analytics_dashboard", "search_word_rare")
+    row = next(line for line in _page(browser).splitlines() if line.startswith("driver_orders "))
+    assert re.search(r"\d+\.\d+x \d+\.\d+x \d+ / \d+$", row), row  # speed-ups p50 and p95, executions
+    table = browser.find_element(By.XPATH, "//*[text()='comparison']")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", table)
+    browser.save_screenshot(str(folder / "validation.png"))
+
+    # The sensors and schedules, and their state.
+    _open(browser, dagster_dev, "/automation", "monitoring_snapshot", "dead_runs", "nightly_validation",
+          "restore_rehearsal_schedule", "pgbouncer_maintenance_schedule", "daily_report_schedule")
+    browser.save_screenshot(str(folder / "automation.png"))
+    assert _switch(browser, dagster_dev, "sensors", "monitoring_snapshot")
+    assert _switch(browser, dagster_dev, "schedules", "nightly_validation")
+    assert _switch(browser, dagster_dev, "schedules", "daily_report_schedule")  # PG_OPS_DSN is set
+    assert not _switch(browser, dagster_dev, "schedules", "restore_rehearsal_schedule")  # no PG_OPS_DRILL_CRON
+    assert not _switch(browser, dagster_dev, "schedules", "pgbouncer_maintenance_schedule")  # no PGBOUNCER_INI
