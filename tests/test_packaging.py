@@ -20,6 +20,9 @@ def test_wheel_ships_sql_and_monitoring_and_finds_them(tmp_path: Path) -> None:
     assert "pg_ops/_share/sql/demo/31_orders.sql" in names
     assert "pg_ops/_share/monitoring/README.md" in names
     assert "pg_ops/definitions.py" in names
+    assert "pg_ops/_share/monitoring/dagster/dagster.yaml" in names  # the production instance
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    assert "pg-ops = pg_ops.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
@@ -28,6 +31,15 @@ def test_wheel_ships_sql_and_monitoring_and_finds_them(tmp_path: Path) -> None:
                            capture_output=True, text=True, check=True, cwd=tmp_path,
                            env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
     assert found.stdout.split() == [str(target / "pg_ops/_share/sql"), str(target / "pg_ops/_share/monitoring")]
+
+    # The entry point the image's CMD and a user run starts, from the wheel (its dependencies from this venv).
+    started = subprocess.run([sys.executable, "-c", "import sys, pg_ops; from pg_ops.cli import main; "
+                              "print(pg_ops.__file__); sys.exit(main(['migrate', '--help']))"],
+                             capture_output=True, text=True, check=False, cwd=tmp_path,
+                             env={"PYTHONPATH": f"{target}:{':'.join(p for p in sys.path if 'site-packages' in p)}",
+                                  "PATH": "/usr/bin:/bin"})
+    assert started.returncode == 0, started.stderr[-2000:]
+    assert started.stdout.startswith(str(target / "pg_ops")) and "--down-to VERSION" in started.stdout
 
 
 def test_pg_ops_root_setting_wins(tmp_path: Path) -> None:
