@@ -177,7 +177,9 @@ def restore_into(dsn: Target | str, archive: Archive, database: str, jobs: int =
         if not existed:
             drop(dsn, database)
         raise PgOpsError(f"pg_restore of {archive.path.name} into {database} failed: {reason}"
-                         + ("; the new database was dropped" if not existed else ""))
+                         + ("; the new database was dropped" if not existed else
+                            f"; {database} was empty and now holds what was restored before the failure: drop it "
+                            "or restore into a new name"))
     log(f"restore: done in {seconds:.1f} s; checking the copy")
     restored = Restored(database=database, seconds=seconds)
     prove(as_target(dsn).with_conninfo(dbname=database), archive, restored)

@@ -119,7 +119,7 @@ def _refusals(conn: Connection, chosen: list[MigrationFile], settings: migrate.S
                     how[f.version] += ", policies compared with those recorded before it"
     downs = [f.down for f in chosen if f.down is not None and f.down.statements]
     findings = migration_files.squawk_findings([(d.path, d.transactional) for d in downs],
-                                       settings.squawk_down_config or settings.squawk_config)
+                                               settings.squawk_down_config or settings.squawk_config)
     if findings:
         shown = "; ".join(f"{x.file} line {x.line}: {x.rule}: {x.message}" for x in findings[:3])
         raise PgOpsError(f"lint rejects {shown}; nothing was rolled back")
@@ -188,8 +188,8 @@ def _restore_functions(dsn: Target | str, migration: MigrationFile, settings: mi
 
 def _undo_one(dsn: Target | str, migration: MigrationFile, settings: migrate.Settings, log: Log) -> Undone:
     started = time.perf_counter()
-    label = migration.label if migration.repeatable or migration.down is None else migration.down.label
-    log(f"rolling back {migration.label} ({label})")
+    how = "its functions put back" if migration.repeatable or migration.down is None else migration.down.label
+    log(f"rolling back {migration.label} ({how})")
     try:
         if migration.repeatable:
             detail = _restore_functions(dsn, migration, settings, log)
