@@ -3,6 +3,7 @@
 from typing import Any
 
 import dagster as dg
+import psycopg
 
 from pg_ops.defs.backup import backup
 from pg_ops.defs.failures import one_line_failures
@@ -10,7 +11,9 @@ from pg_ops.defs.metadata import OWNERS, ROLLOUT_GROUP, table
 from pg_ops.defs.resources import PostgresTarget
 from pg_ops.defs.rollback import names_rollback
 from pg_ops.engine import sqlfiles
+from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.migrations import index_lifecycle, ledger, migrate
+from pg_ops.engine.proof import rls_matrix
 
 DDL_POOL = "pg_ddl"  # one DDL step at a time per instance (dagster.yaml sets the pool's limit)
 APP_SCHEMAS = ["public", "private"]
@@ -66,11 +69,39 @@ def index_migrations(context: dg.AssetExecutionContext, target: PostgresTarget,
 @one_line_failures
 def rls_policies(context: dg.AssetExecutionContext, target: PostgresTarget,
                  config: MigrationConfig) -> dg.MaterializeResult:
-    """Row-level security rewritten for speed, in one transaction, with the same allow/deny behaviour."""
-    _, metadata = _apply_step(context, target, config, "rls_policies")
+    """Row-level security rewritten for speed, in one transaction, with the same allow/deny behaviour: who
+    reads which rows is taken at one snapshot just before and just after the rewrite, so rows the
+    application writes meanwhile cannot make them differ (rls_unchanged compares them)."""
+    pending = migrate.plan(target.db, _settings(config), step="rls_policies").pending
+    if not any(f.policy_tables for f in pending):
+        _, metadata = _apply_step(context, target, config, "rls_policies")
+        metadata["reads_at_one_snapshot"] = "not taken: no policy file was pending"
+    else:
+        with rls_matrix.frozen(target.db) as snapshot:
+            before, why = _reads(target, snapshot)
+            _, metadata = _apply_step(context, target, config, "rls_policies")
+            after, why = _reads(target, snapshot) if before is not None else (None, why)
+        if before is None or after is None:
+            metadata["reads_at_one_snapshot"] = f"not taken: {why}"
+            context.log.warning(f"who reads which rows was not taken around the rewrite: {why}; rls_unchanged "
+                                "compares with the baseline's matrix instead")
+        else:
+            rls_matrix.save(target.db, before, rls_matrix.READS_BEFORE)
+            rls_matrix.save(target.db, after, rls_matrix.READS_AFTER)
+            found = rls_matrix.differences(before, after)
+            metadata["reads_at_one_snapshot"] = "; ".join(found[:3]) or f"equal ({len(before)} users)"
     with target.connect() as conn:
         metadata["policies"] = table(conn.execute(sqlfiles.read("pgops/policies.sql")).fetchall())
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _reads(target: PostgresTarget, snapshot: str) -> tuple[rls_matrix.Matrix | None, str]:
+    """The matrix's reads at `snapshot`, or why not (a database without the platform's users, a timeout):
+    the rewrite goes on either way, and rls_unchanged falls back to the baseline's matrix."""
+    try:
+        return rls_matrix.take(target.db, snapshot=snapshot, reads_only=True), ""
+    except (psycopg.Error, PgOpsError) as exc:
+        return None, (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 @dg.asset(group_name=ROLLOUT_GROUP, kinds={"postgres"}, owners=OWNERS, deps=[rls_policies], pool=DDL_POOL)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -19,6 +21,8 @@ from pg_ops.engine.db import Target, connect
 
 Matrix = dict[str, dict[str, str]]
 BEFORE_REWRITE = "before_rls_rewrite"  # the label of the matrix recorded before any policy file runs
+# The reads taken at one snapshot just before and just after the policy files ran (rls_policies).
+READS_BEFORE, READS_AFTER = "reads_before_rewrite_one_snapshot", "reads_after_rewrite_one_snapshot"
 
 
 def _attempts() -> list[tuple[str, str]]:
@@ -68,6 +72,29 @@ def take(dsn: Target | str, snapshot: str | None = None, reads_only: bool = Fals
             conn.rollback()
         matrix[user["who"]] = row
     return matrix
+
+
+@contextmanager
+def frozen(dsn: Target | str) -> Iterator[str]:
+    """A snapshot of the rows, exported from an idle REPEATABLE READ session that holds no lock (so DDL goes
+    on around it): matrices taken at it before and after a policy change read the same rows, while catalog
+    lookups see the policies as they are when each is taken. Only the policies can make them differ."""
+    with connect(dsn, purpose="rls matrix snapshot", autocommit=False) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        row = conn.execute("select pg_catalog.pg_export_snapshot() as s").fetchone()
+        assert row is not None
+        yield str(row["s"])
+        conn.rollback()
+
+
+def allow_deny(matrix: Matrix) -> Matrix:
+    """Writes as allowed/none/the error, without their row counts: rows the application wrote since the
+    matrix was taken change how many rows a write touches, not whether the policies let it."""
+    def verdict(action: str, value: str) -> str:
+        if action.startswith("read_") or not value.startswith("rows="):
+            return value
+        return "none" if value == "rows=0" else "allowed"
+    return {who: {action: verdict(action, value) for action, value in row.items()} for who, row in matrix.items()}
 
 
 def differences(before: Matrix, after: Matrix) -> list[str]:

@@ -13,7 +13,7 @@ from psycopg import sql
 from pg_ops.engine import sqlfiles
 from pg_ops.engine.db import Target, connect
 from pg_ops.engine.errors import PgOpsError
-from pg_ops.engine.proof import dashboard_reference
+from pg_ops.engine.proof import dashboard_reference, rls_matrix
 from pg_ops.engine.proof.benchmark import SuiteRun
 from pg_ops.engine.proof.suite import SuiteQuery
 
@@ -103,6 +103,31 @@ def no_regression(now: dict[str, dict[str, Any]], before: dict[str, dict[str, An
             worse.append(f"{name} p95 {old['p95_ms']:.1f} -> {r['p95_ms']:.1f} ms")
     return Verdict(not worse, None, "; ".join(worse) or f"{len(rows)} queries within {tolerance:.0%} + "
                    f"{slack_ms:g} ms of the last run", rows)
+
+
+def rls_unchanged(dsn: Target | str) -> Verdict:
+    """Who may see and write what is what it was before the RLS rewrite. Reads: every user reads the same
+    rows just after the rewrite as just before it, both taken at one snapshot (the rls_policies asset), so
+    the application's writes meanwhile cannot make them differ; without that pair, the baseline's reads.
+    Writes: allowed, refused or failing as at the baseline (how many rows a write touches is not compared:
+    the application's new rows change it)."""
+    before = rls_matrix.load(dsn, rls_matrix.BEFORE_REWRITE)
+    if before is None:
+        return Verdict(False, "no matrix recorded before the rewrite",
+                       "skipped: no allow/deny matrix was recorded before the RLS rewrite", [])
+    now = rls_matrix.take(dsn)
+    reads_before = rls_matrix.load(dsn, rls_matrix.READS_BEFORE)
+    reads_after = rls_matrix.load(dsn, rls_matrix.READS_AFTER)
+    if reads_before is None or reads_after is None:
+        found, how = rls_matrix.differences(before, now), "against the baseline's matrix"
+    else:
+        def writes(matrix: rls_matrix.Matrix) -> rls_matrix.Matrix:
+            return rls_matrix.allow_deny({who: {a: v for a, v in row.items() if not a.startswith("read_")}
+                                          for who, row in matrix.items()})
+        found = rls_matrix.differences(reads_before, reads_after) + rls_matrix.differences(writes(before), writes(now))
+        how = "reads at one snapshot around the rewrite, writes allowed or refused as at the baseline"
+    cells = sum(len(v) for v in before.values())
+    return Verdict(not found, None, "; ".join(found[:4]) or f"all {cells} cells unchanged ({how})", [])
 
 
 def dashboard_windows(now: dt.datetime, days: int = 30) -> list[tuple[str, dt.datetime, dt.datetime]]:
