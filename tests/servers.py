@@ -55,6 +55,27 @@ def create_database(info: SandboxInfo, name: str, template: str | None = None) -
     return info.dsn(name)
 
 
+@contextmanager
+def placing_orders(dsn: str) -> Iterator[None]:
+    """The application placing orders as fast as one session can, for as long as the block runs."""
+    stop = threading.Event()
+
+    def place() -> None:
+        with connection(dsn) as conn:
+            while not stop.is_set():
+                conn.execute("insert into public.orders (id, customer_id, restaurant_id, status, subtotal, "
+                             "delivery_fee, total_amount, delivery_address) select gen_random_uuid(), "
+                             "(select id from public.profiles where role = 'customer' order by id limit 1), "
+                             "(select id from public.restaurants order by id limit 1), 'pending', 1, 1, 2, 'x'")
+    writer = threading.Thread(target=place)
+    writer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        writer.join()
+
+
 def drop_database(info: SandboxInfo, name: str) -> None:
     with connection(info.dsn("postgres")) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))

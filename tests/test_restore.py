@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -61,23 +60,11 @@ def test_a_backup_taken_while_the_app_writes_describes_one_moment(pg: SandboxInf
     """Row counts, the dump and the matrix's reads all at the dump's snapshot: the drill of a backup taken
     under writes passes (recorded at another moment, the reads would differ from the copy's)."""
     dsn = servers.create_database(pg, "rs_busy", template=demo_template)
-    stop = threading.Event()
-
-    def write() -> None:
-        with connection(dsn) as conn:
-            while not stop.is_set():
-                conn.execute("insert into public.orders (id, customer_id, restaurant_id, status, subtotal, "
-                             "delivery_fee, total_amount, delivery_address) select gen_random_uuid(), "
-                             "(select id from public.profiles where role = 'customer' order by id limit 1), "
-                             "(select id from public.restaurants order by id limit 1), 'pending', 1, 1, 2, 'x'")
-    writer = threading.Thread(target=write)
-    writer.start()
     try:
-        taken = backup.take(dsn, tmp_path, verify_restore=False)
-        drill = restore.rehearse(dsn, tmp_path)
+        with servers.placing_orders(dsn):
+            taken = backup.take(dsn, tmp_path, verify_restore=False)
+            drill = restore.rehearse(dsn, tmp_path)
     finally:
-        stop.set()
-        writer.join()
         servers.drop_database(pg, "rs_busy")
     facts = json.loads(backup.sidecar_of(taken.path).read_text())
     orders = facts["row_counts"]["public.orders"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import dagster as dg
@@ -23,22 +22,10 @@ def busy(pg: SandboxInfo, demo_template: str) -> Iterator[str]:
     dsn = servers.create_database(pg, "rls_busy", template=demo_template)
     migrate.apply(dsn, migrate.Settings.platform(), step="index_migrations")
     rls_matrix.save(dsn, rls_matrix.take(dsn), rls_matrix.BEFORE_REWRITE)
-    stop = threading.Event()
-
-    def place_orders() -> None:
-        with connection(dsn) as conn:
-            while not stop.is_set():
-                conn.execute("insert into public.orders (id, customer_id, restaurant_id, status, subtotal, "
-                             "delivery_fee, total_amount, delivery_address) select gen_random_uuid(), "
-                             "(select id from public.profiles where role = 'customer' order by id limit 1), "
-                             "(select id from public.restaurants order by id limit 1), 'pending', 1, 1, 2, 'x'")
-    writer = threading.Thread(target=place_orders)
-    writer.start()
     try:
-        yield dsn
+        with servers.placing_orders(dsn):
+            yield dsn
     finally:
-        stop.set()
-        writer.join()
         servers.drop_database(pg, "rls_busy")
 
 
