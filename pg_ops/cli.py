@@ -33,6 +33,23 @@ def positive_scale(text: str) -> float:
     return value
 
 
+def restore_jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--jobs must be a whole number, got {text!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"--jobs must be from 1 to 64 (pg_restore's parallel jobs), got {value}")
+    return value
+
+
+def new_database(text: str) -> str:
+    if not text.strip() or len(text.encode()) > 63:
+        raise argparse.ArgumentTypeError(f"--into must name a database in 1 to 63 bytes (PostgreSQL cuts longer "
+                                         f"names), got {text!r}")
+    return text
+
+
 def port_number(text: str) -> int:
     try:
         value = int(text)
@@ -152,6 +169,10 @@ def _migrate(args: argparse.Namespace) -> int:
     settings = migrate.Settings.platform()
     if args.repair and args.down_to:
         raise PgOpsError("--repair and --down-to do different things; give one of them")
+    if args.down_to is not None and args.step:
+        raise PgOpsError("--step chooses files to apply; --down-to rolls back every step after the version: give one")
+    if args.compare_matrix and args.down_to is None:
+        raise PgOpsError("--compare-matrix goes with --down-to VERSION (it checks a rollback)")
     if args.repair:
         print(migrate.repair(dsn, settings, args.repair, dry_run=args.plan))
         return 0
@@ -360,11 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
     rest = commands.add_parser("restore", help="restore a pg_ops backup into a new database on PG_OPS_DSN's server, "
                                "then check it (row counts, RLS matrix, indexes); or rehearse with the newest backup")
     rest.add_argument("--backup", metavar="FILE", help="a *.dump the backup asset wrote")
-    rest.add_argument("--into", metavar="NEW_DATABASE", help="a database that does not exist yet (or exists empty)")
+    rest.add_argument("--into", metavar="NEW_DATABASE", type=new_database,
+                      help="a database that does not exist yet (or exists empty)")
     rest.add_argument("--rehearse", action="store_true", help="the drill: the newest backup of PG_OPS_DSN's database "
                       "into a scratch database, checked, timed, dropped")
     rest.add_argument("--folder", help="where the backups are (default: <state dir>/backups)")
-    rest.add_argument("--jobs", type=int, default=2, help="pg_restore parallel jobs (default 2)")
+    rest.add_argument("--jobs", type=restore_jobs, default=2, help="pg_restore parallel jobs (default 2)")
     rest.add_argument("--sandbox", action="store_true", help="target the running sandbox")
     rest.set_defaults(handler=_restore)
 

@@ -118,6 +118,10 @@ def test_bad_backups_are_refused_before_anything_is_restored(backed_up: tuple[st
         assert expected in line, line
     assert "needs --backup FILE and --into NEW_DATABASE" in one_line_error(
         pg_ops("restore", "--backup", str(dump), env={"PG_OPS_DSN": dsn}))
+    assert "--jobs must be from 1 to 64" in one_line_error(
+        pg_ops("restore", "--backup", str(dump), "--into", "rs_never", "--jobs", "0", env={"PG_OPS_DSN": dsn}))
+    assert "--into must name a database in 1 to 63 bytes" in one_line_error(
+        pg_ops("restore", "--backup", str(dump), "--into", "x" * 64, env={"PG_OPS_DSN": dsn}))
     assert databases(dsn) == before
 
 

@@ -194,6 +194,10 @@ def test_bad_input_is_one_line_and_changes_nothing(fresh: str, tmp_path: Path) -
     assert "--down-to 'nine': no migration has that version" in line
     line = one_line_error(pg_ops("migrate", "--down-to", "0", "--repair", "001", env=env))
     assert "give one of them" in line
+    line = one_line_error(pg_ops("migrate", "--down-to", "0", "--step", "rls_policies", env=env))
+    assert "--step chooses files to apply; --down-to rolls back every step" in line
+    line = one_line_error(pg_ops("migrate", "--compare-matrix", env=env))
+    assert "--compare-matrix goes with --down-to VERSION" in line
     assert ledger(fresh) == before
 
     planned = pg_ops("migrate", "--down-to", "015", "--plan", env=env)
@@ -288,3 +292,15 @@ def test_the_rollback_hint_names_the_version_before_the_run() -> None:
     assert rollback.version_before({"001": row("001", 1)}, start) == "0"
     assert rollback.version_before({**earlier, "010": row("010", -5, "rolled_back"), "R:f": row("R:f", 2)},
                                    start) == "009"
+
+
+def test_a_rollback_of_a_database_pg_ops_never_touched_changes_nothing(pg: SandboxInfo) -> None:
+    """The wrong database (a typo in PG_OPS_DSN): nothing to undo, and no ledger schema left behind."""
+    dsn = servers.create_database(pg, "rb_untouched")
+    try:
+        report = rollback.rollback(dsn, PLATFORM, "0")
+        assert report.undone == [] and report.rls_matrix == "not compared: nothing to roll back"
+        with connection(dsn) as conn:
+            assert conn.execute("select to_regnamespace('pgops') as s").fetchone() == {"s": None}
+    finally:
+        servers.drop_database(pg, "rb_untouched")

@@ -9,8 +9,6 @@ from pg_ops.defs.resources import PostgresTarget
 from pg_ops.engine.migrations import migrate
 from pg_ops.engine.proof import benchmark, rls_matrix, suite
 
-BEFORE_RLS = rls_matrix.BEFORE_REWRITE
-
 
 class SuiteConfig(dg.Config):
     executions: int = 200
@@ -36,7 +34,7 @@ def baseline_performance(context: dg.AssetExecutionContext, target: PostgresTarg
     benchmark.save(target.db, run)
     matrix_note = "kept (the RLS rewrite is already applied)"
     if any(f.step == "rls_policies" for f in plan.pending):
-        rls_matrix.save(target.db, rls_matrix.take(target.db), BEFORE_RLS)
+        rls_matrix.save(target.db, rls_matrix.take(target.db), rls_matrix.BEFORE_REWRITE)
         matrix_note = "recorded"
     return dg.MaterializeResult(metadata={"outcome": "measured", "run_id": run.run_id, "results": results_table(run),
                                           "rls_matrix": matrix_note})

@@ -73,13 +73,6 @@ def _history(conn: Connection, version: str, direction: str, sha256: str, durati
                   "outcome": outcome, "error": error})
 
 
-def history(conn: Connection) -> list[dict[str, Any]]:
-    if conn.execute("select to_regclass('pgops.migration_history') is null as missing").fetchone() == {"missing": True}:
-        return []
-    return conn.execute("select version, direction, outcome, duration_ms, at, error from pgops.migration_history "
-                        "order by id").fetchall()
-
-
 def repair(conn: Connection, migration: MigrationFile) -> None:
     """Accept the file's current content as applied (after a human checked the change is harmless)."""
     with conn.transaction():

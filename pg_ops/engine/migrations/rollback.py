@@ -229,6 +229,10 @@ def rollback(dsn: Target | str, settings: migrate.Settings, to_version: str, log
     report = RollbackReport(target=describe(dsn), to_version=first.to_version)
     for note in first.notes:
         log(note)
+    if not first.steps:  # nothing applied after the version (or no ledger: not a database pg_ops rolled out to)
+        report.rls_matrix = "not compared: nothing to roll back"
+        report.seconds = time.perf_counter() - started
+        return report
     with runner_lock(dsn, settings.runner_lock_wait_s, log):
         with connect(dsn, purpose=settings.purpose) as conn:
             ledger.ensure(conn)
