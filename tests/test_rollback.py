@@ -79,7 +79,7 @@ def test_round_trip_leaves_the_schema_of_a_clean_rollout_and_the_policies_as_the
 
     report = rollback.rollback(fresh, PLATFORM, "0", compare_matrix=True)
 
-    assert len(report.undone) == 26
+    assert len(report.undone) == 27
     # Down to zero is the database as it was, but for the rum extension 016 installed (its down keeps it).
     added, lost = schema_changes(before_schema, schema(fresh))
     assert lost == []
@@ -89,12 +89,12 @@ def test_round_trip_leaves_the_schema_of_a_clean_rollout_and_the_policies_as_the
     assert set(ledger(fresh).values()) == {"rolled_back"}
 
     again = migrate.apply(fresh, PLATFORM)  # re-applying after a rollback works
-    assert len(again.applied) == 26
+    assert len(again.applied) == 27
     assert schema(fresh) == clean_rollout
     with connection(fresh) as conn:
         downs = conn.execute("select count(*) as n from pgops.migration_history where direction = 'down' "
                              "and outcome = 'success'").fetchone()
-    assert downs == {"n": 26}
+    assert downs == {"n": 27}
 
 
 def test_down_to_a_version_keeps_what_is_older_and_only_that(fresh: str) -> None:
@@ -189,7 +189,7 @@ def test_bad_input_is_one_line_and_changes_nothing(fresh: str, tmp_path: Path) -
     env = {"PG_OPS_DSN": fresh}
 
     line = one_line_error(pg_ops("migrate", "--down-to", "042", env=env))
-    assert "no migration has that version; the versions are 001 to 018, and 0 undoes them all" in line
+    assert "no migration has that version; the versions are 001 to 019, and 0 undoes them all" in line
     line = one_line_error(pg_ops("migrate", "--down-to", "nine", env=env))
     assert "--down-to 'nine': no migration has that version" in line
     line = one_line_error(pg_ops("migrate", "--down-to", "0", "--repair", "001", env=env))
@@ -204,7 +204,7 @@ def test_bad_input_is_one_line_and_changes_nothing(fresh: str, tmp_path: Path) -
     assert planned.returncode == 0, planned.stderr
     assert "undo  migrations/016_product_search_rum.sql  (migrations/016_product_search_rum.down.sql)" in planned.stdout
     assert "undo  functions/search_products.sql  (drop 1 new function(s))" in planned.stdout
-    assert "11 to roll back to version 015 (--plan: nothing changed)" in planned.stdout
+    assert "12 to roll back to version 015 (--plan: nothing changed)" in planned.stdout
     whole = pg_ops("migrate", "--down-to", "0", "--plan", env=env).stdout
     assert ("undo  migrations/009_rls_rewrite.sql  (migrations/009_rls_rewrite.down.sql, policies compared with "
             "those recorded before it)") in whole
