@@ -329,6 +329,28 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_FAILED if len(missing) == len(outcomes) else 0
 
 
+def schema_list(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"--schemas must name at least one schema, e.g. public,api; got {text!r}")
+    return names
+
+
+def _lint(args: argparse.Namespace) -> int:
+    import json
+
+    from pg_ops.engine.lint import linter
+    from pg_ops.local import sandbox
+
+    dsn = args.dsn or (sandbox.running_info().dsn() if args.sandbox else require_dsn())
+    report = linter.run(dsn, exposed_schemas=args.schemas, with_evidence=not args.no_evidence)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return EXIT_FAILED if report.has_errors else 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -424,6 +446,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--folder", help="where the HTML and PNGs go (default PG_OPS_REPORTS_DIR or .pg_ops/reports)")
     report.add_argument("--sandbox", action="store_true", help="target the running sandbox")
     report.set_defaults(handler=_report)
+
+    lint = commands.add_parser("lint", help="row-level security and schema lint of PG_OPS_DSN: slow policy patterns "
+                               "with the plan that shows them, unsafe objects; exit 1 on an error-severity finding")
+    lint.add_argument("--dsn", help="default: PG_OPS_DSN")
+    lint.add_argument("--sandbox", action="store_true", help="target the running sandbox")
+    lint.add_argument("--json", action="store_true", help="the findings as JSON")
+    lint.add_argument("--schemas", type=schema_list, default=("public", "graphql_public"),
+                      help="schemas the API exposes (PostgREST's db-schemas), comma-separated (default "
+                      "public,graphql_public)")
+    lint.add_argument("--no-evidence", action="store_true", help="skip the plans (catalog and parse tree only)")
+    lint.set_defaults(handler=_lint)
 
     bench = commands.add_parser("bench", help="measure the figures the README reports, on the sandbox")
     bench.add_argument("--scale", type=positive_scale, default=1.0, help="default 1.0 = 1,000,000 orders")

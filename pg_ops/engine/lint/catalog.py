@@ -1,0 +1,142 @@
+"""What the linter reads from a database: policies, tables, functions, operators, indexes, foreign keys and the
+application's statements, in one read-only transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import Connection, sql
+
+from pg_ops.engine import sqlfiles
+
+# Schemas Supabase or an extension manages (their objects are not the project's to fix) and pg_ops' own.
+MANAGED_SCHEMAS = (
+    "pg_catalog", "information_schema", "pg_toast", "auth", "extensions", "storage", "realtime", "graphql",
+    "graphql_public", "vault", "pgsodium", "pgsodium_masks", "supabase_functions", "supabase_migrations", "net",
+    "cron", "pgbouncer", "pgtle", "pgops", "pgops_demo", "monitoring",
+)
+# PostgREST's db-schemas on a default Supabase project: what anon and authenticated reach over HTTP.
+EXPOSED_SCHEMAS = ("public", "graphql_public")
+# The functions whose value is the request's identity: auth.*() and what they read.
+CATALOG_FUNCTIONS_OF_INTEREST = ("current_setting", "random", "clock_timestamp", "timeofday", "now",
+                                 "txid_current", "nextval", "gen_random_uuid")
+
+
+@dataclass(frozen=True)
+class Policy:
+    schema: str
+    table: str
+    name: str
+    command: str
+    permissive: bool
+    roles: tuple[str, ...]
+    using_expr: str | None
+    check_expr: str | None
+    comment: str | None
+
+    @property
+    def label(self) -> str:
+        return f"policy {self.name} on {self.schema}.{self.table}"
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+    rls_enabled: bool
+    policies: int
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class Function:
+    schema: str
+    name: str
+    procedure: bool
+    nargs: int
+    arguments: str
+    language: str
+    volatility: str  # i, s, v
+    leakproof: bool
+    security_definer: bool
+    fixed_search_path: bool
+    source: str
+    definition: str | None
+    anon_executes: bool | None
+    from_extension: bool
+    comment: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.schema}.{self.name}({self.arguments})"
+
+
+@dataclass(frozen=True)
+class Statement:
+    query: str
+    role: str
+    calls: int
+
+
+@dataclass
+class Catalog:
+    policies: list[Policy]
+    tables: list[Table]
+    functions: list[Function]
+    duplicate_indexes: list[dict[str, Any]]
+    unindexed_foreign_keys: list[dict[str, Any]]
+    unused_indexes: list[dict[str, Any]]
+    statements: list[Statement]
+    exposed_schemas: tuple[str, ...] = EXPOSED_SCHEMAS
+    # operator name -> True when no operator of that name is LEAKPROOF
+    never_leakproof: dict[str, bool] = field(default_factory=dict)
+    statements_note: str = ""
+
+    def function(self, schema: str | None, name: str, nargs: int) -> Function | None:
+        """The function a call names, through pg_proc: an unqualified name (the quals are read with an empty
+        search_path) is pg_catalog's. Overloads with the same argument count resolve to the first."""
+        schema = schema or "pg_catalog"
+        for f in self.functions:
+            if f.schema == schema and f.name == name and f.nargs == nargs:
+                return f
+        # a call that relies on defaults has fewer arguments than the function
+        return next((f for f in self.functions if f.schema == schema and f.name == name and f.nargs > nargs), None)
+
+
+def read(conn: Connection[Any], exposed_schemas: tuple[str, ...] = EXPOSED_SCHEMAS,
+         statement_limit: int = 500) -> Catalog:
+    """The catalog in one read-only transaction, rolled back: the linter changes nothing."""
+    skipped = list(MANAGED_SCHEMAS)
+    with conn.transaction(force_rollback=True), conn.cursor() as cur:
+        cur.execute("set transaction read only")
+        cur.execute("set local search_path = ''")
+        policies = [Policy(r["schema"], r["table_name"], r["policy"], r["command"], r["permissive"],
+                           tuple(r["roles"]), r["using_expr"], r["check_expr"], r["comment"])
+                    for r in cur.execute(sqlfiles.read("lint/policies.sql"), {"skipped": skipped}).fetchall()]
+        tables = [Table(r["schema"], r["table_name"], r["rls_enabled"], r["policies"], r["comment"])
+                  for r in cur.execute(sqlfiles.read("lint/tables.sql"), {"skipped": skipped}).fetchall()]
+        functions = [Function(**r) for r in cur.execute(
+            sqlfiles.read("lint/functions.sql"), {"catalog_names": list(CATALOG_FUNCTIONS_OF_INTEREST)}).fetchall()]
+        wanted = set(skipped)
+        duplicates = [r for r in cur.execute(sqlfiles.view_query("monitoring/duplicate_indexes.sql")).fetchall()
+                      if r["schema"] not in wanted]
+        unindexed = [r for r in cur.execute(sqlfiles.view_query("monitoring/unindexed_foreign_keys.sql")).fetchall()
+                     if r["schema"] not in wanted]
+        unused = cur.execute(sqlfiles.read("lint/unused_indexes.sql"), {"skipped": skipped}).fetchall()
+        operators = {r["name"]: r["never_leakproof"]
+                     for r in cur.execute(sqlfiles.read("lint/operators.sql")).fetchall()}
+        statements, note = _statements(cur, statement_limit)
+    return Catalog(policies, tables, functions, duplicates, unindexed, unused, statements,
+                   exposed_schemas=exposed_schemas, never_leakproof=operators, statements_note=note)
+
+
+def _statements(cur: Any, limit: int) -> tuple[list[Statement], str]:
+    row = cur.execute(sqlfiles.read("pgops/extension_schema.sql")).fetchone()
+    if row is None:
+        return [], "pg_stat_statements is not installed: the application's predicates were not checked"
+    query = sqlfiles.read("lint/statements.sql").format(
+        pgss=sql.Identifier(row["schema"], "pg_stat_statements"))
+    rows = cur.execute(query, {"limit": limit}).fetchall()
+    return [Statement(r["query"], r["role"], r["calls"]) for r in rows], ""
+
