@@ -30,7 +30,8 @@ def test_each_query_runs_as_its_user_with_its_index(rolled_out: str) -> None:
     run = benchmark.run_suite(rolled_out, SUITE, "test", executions=20, warmup=2, budget_s=5)
     results = run.by_name()
     assert set(results) == {"admin_order_list", "admin_order_list_page2", "analytics_dashboard",
-                            "analytics_dashboard_rolling", "analytics_dashboard_today", "customer_history",
+                            "analytics_dashboard_postgrest", "analytics_dashboard_rolling", "analytics_dashboard_today",
+                            "customer_history",
                             "driver_orders", "product_search", "restaurant_catalog", "restaurant_dashboard",
                             "restaurant_dashboard_rolling", "search_prefix", "search_two_words", "search_word_common",
                             "search_word_rare", "search_word_top", "search_word_uncommon"}
