@@ -6,6 +6,7 @@ import dagster as dg
 
 from pg_ops.defs.backup import backup
 from pg_ops.defs.baseline import baseline_performance
+from pg_ops.defs.lint import lint_clean, policy_lint
 from pg_ops.defs.metadata import ROLLOUT_GROUP
 from pg_ops.defs.migrations import MIGRATION_ASSETS, MIGRATION_CHECKS
 from pg_ops.defs.monitoring import check_monitoring_stack, install_monitoring_schema
@@ -36,9 +37,10 @@ rollout_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[preflight, baseline_performance, backup, *MIGRATION_ASSETS, validation, install_monitoring_schema,
-            check_monitoring_stack, rollout_report, daily_performance_report, restore_rehearsal],
-    asset_checks=[*MIGRATION_CHECKS, *VALIDATION_CHECKS],
+    assets=[preflight, baseline_performance, backup, *MIGRATION_ASSETS, policy_lint, validation,
+            install_monitoring_schema, check_monitoring_stack, rollout_report, daily_performance_report,
+            restore_rehearsal],
+    asset_checks=[*MIGRATION_CHECKS, *VALIDATION_CHECKS, lint_clean],
     jobs=[rollout_job, rollback_job, nightly_validation_job, pgbouncer_maintenance, daily_report_job,
           restore_rehearsal_job],
     schedules=[nightly_validation, pgbouncer_maintenance_schedule, daily_report_schedule, restore_rehearsal_schedule],

@@ -28,7 +28,7 @@ RECORDS = monitoring_stack.recording_rules(ALERTS)
 def test_prometheus_config_rules_and_alertmanager_pass_the_real_tools() -> None:
     assert "SUCCESS" in monitoring_stack.check_prometheus_config(PROMETHEUS / "prometheus.yml")
     assert f"SUCCESS: {len(RULES) + len(RECORDS)} rules found" in monitoring_stack.check_rules(ALERTS)
-    assert len(RULES) == 50 and len(RECORDS) == 3
+    assert len(RULES) == 51 and len(RECORDS) == 3
     assert "SUCCESS" in monitoring_stack.test_rules(PROMETHEUS / "alerts_test.yml")
     assert "SUCCESS" in monitoring_stack.check_alertmanager(monitoring_dir() / "alertmanager" / "alertmanager.yml")
 
@@ -100,6 +100,8 @@ def test_every_metric_the_rules_read_is_produced_live(demo_db: str) -> None:
         push.push_validation(gateway, "demo", run, passed=True)
         push.push_backup(gateway, "demo", size_bytes=1, seconds=1.0, verified=True)
         push.push_restore_drill(gateway, "demo", restore_seconds=1.0, ratio=0.5, passed=True)
+        push.push_lint(gateway, "demo", {}, [("rls_disabled_in_exposed_schema", "security", "error")],
+                       [("rls_disabled_in_exposed_schema", "table public.t")], seconds=0.1)
         assert snapshot.once(snapshot.SnapshotTarget(demo_db, password, pushgateway_url=gateway)).pushed
         with servers.sandbox_pooler(demo_db) as (live, login):
             deploy.smoke(live.host, live.port, login)  # a client came through: the pool has its rows

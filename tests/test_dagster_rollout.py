@@ -41,7 +41,8 @@ def test_first_run_applies_everything_and_the_second_changes_nothing(
     first = _run(instance, demo_db, tmp_path, monkeypatch)
     assert first.success
     meta = _metadata(first)
-    assert list(meta) == ["preflight", "baseline_performance", "backup", "index_migrations", "rls_policies",
+    assert list(meta) == ["preflight", "baseline_performance", "backup", "index_migrations", "policy_lint",
+                          "rls_policies",
                           "rpc_functions", "validation", "monitoring_schema", "rollout_report", "monitoring_stack"]
     page = Path(meta["rollout_report"]["report"])
     assert page.is_file() and page.name == "report.html" and (page.parent / "p95_before_after.png").is_file()
@@ -56,16 +57,19 @@ def test_first_run_applies_everything_and_the_second_changes_nothing(
     assert meta["index_migrations"]["outcome"] == "applied 9 file(s)"
     assert {r.data["valid"] for r in meta["index_migrations"]["indexes"].records} == {True}
     assert len(meta["index_migrations"]["indexes"].records) == 10
-    assert meta["rls_policies"]["outcome"] == "applied 1 file(s)"
+    # before the rewrite, the lint saw the slow policies the rewrite then removed (lint_clean: none after)
+    assert meta["policy_lint"]["performance"] > 0 and "auth_call_per_row" in str(meta["policy_lint"]["per_rule"])
+    assert meta["rls_policies"]["outcome"] == "applied 2 file(s)"  # 009 and 019
     assert any(r.data["policy"] == "orders_select" and "authenticated" in r.data["roles"]
                for r in meta["rls_policies"]["policies"].records)
     assert meta["rpc_functions"]["outcome"] == "applied 16 file(s)"  # 011-018 and 8 functions
-    assert len(meta["rpc_functions"]["ledger"].records) == 26
+    assert len(meta["rpc_functions"]["ledger"].records) == 27
     checks = {c.check_name: c.passed for c in first.get_asset_check_evaluations()}
     assert checks == {"no_invalid_indexes": True, "intended_indexes_exist": True, "ledger_matches_files": True,
                       "functions_have_fixed_search_path": True, "queries_meet_targets": True,
                       "plans_use_expected_indexes": True, "functions_match_pandas": True,
-                      "search_ranking_matches_sql": True, "rls_unchanged": True, "no_regression": True}
+                      "search_ranking_matches_sql": True, "rls_unchanged": True, "no_regression": True,
+                      "lint_clean": True}
 
     second = _run(instance, demo_db, tmp_path, monkeypatch)
     assert second.success
@@ -112,7 +116,7 @@ def test_rollback_job_undoes_the_rollout_and_a_bad_version_is_one_line(
     failure = next(e for e in bad.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
     assert failure.step_failure_data is not None and failure.step_failure_data.error is not None
     message = failure.step_failure_data.error.message
-    assert "--down-to '99': no migration has that version; the versions are 001 to 018" in message
+    assert "--down-to '99': no migration has that version; the versions are 001 to 019" in message
     assert "Traceback" not in message
 
     planned = job.execute_in_process(instance=instance, run_config=dg.RunConfig(
@@ -121,7 +125,7 @@ def test_rollback_job_undoes_the_rollout_and_a_bad_version_is_one_line(
     assert planned.success and plan_meta is not None
     with connection(demo_db) as conn:
         assert conn.execute("select count(*) as n from pgops.schema_migrations where outcome = 'success' "
-                            "and step <> 'monitoring_schema'").fetchone() == {"n": 26}  # the plan changed nothing
+                            "and step <> 'monitoring_schema'").fetchone() == {"n": 27}  # the plan changed nothing
 
     done = job.execute_in_process(instance=instance, run_config=dg.RunConfig(
         ops={"roll_back": RollbackConfig(to_version="010")}))
@@ -131,4 +135,4 @@ def test_rollback_job_undoes_the_rollout_and_a_bad_version_is_one_line(
     with connection(demo_db) as conn:
         kept = conn.execute("select outcome, count(*) as n from pgops.schema_migrations "
                             "where step <> 'monitoring_schema' group by 1 order by 1").fetchall()
-    assert kept == [{"outcome": "rolled_back", "n": 16}, {"outcome": "success", "n": 10}]
+    assert kept == [{"outcome": "rolled_back", "n": 17}, {"outcome": "success", "n": 10}]

@@ -118,8 +118,9 @@ def test_the_daemon_ticks_the_snapshot_sensor_into_the_gateway_and_the_history(
     assert row is not None and row["n"] >= 1 and row["pushed"]
 
 
-ROLLOUT_ASSETS = ["preflight", "backup", "index_migrations", "rls_policies", "rpc_functions", "validation",
-                  "monitoring_schema", "monitoring_stack", "rollout_report"]  # and baseline_performance, shortened
+# and baseline_performance, shortened in the graph
+ROLLOUT_ASSETS = ["preflight", "backup", "index_migrations", "policy_lint", "rls_policies", "rpc_functions",
+                  "validation", "monitoring_schema", "monitoring_stack", "rollout_report"]
 
 
 def screenshots() -> Path:

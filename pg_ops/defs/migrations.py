@@ -65,7 +65,7 @@ def index_migrations(context: dg.AssetExecutionContext, target: PostgresTarget,
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(group_name=ROLLOUT_GROUP, kinds={"postgres"}, owners=OWNERS, deps=[index_migrations], pool=DDL_POOL)
+@dg.asset(group_name=ROLLOUT_GROUP, kinds={"postgres"}, owners=OWNERS, deps=["policy_lint"], pool=DDL_POOL)
 @one_line_failures
 def rls_policies(context: dg.AssetExecutionContext, target: PostgresTarget,
                  config: MigrationConfig) -> dg.MaterializeResult:

@@ -36,7 +36,7 @@ from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.migrations import migrate
 from pg_ops.engine.paths import project_root, sql_dir, state_dir
 from pg_ops.engine.proof import benchmark, rls_matrix, suite
-from pg_ops.local import bench_pooler, bench_reports, bench_rollback, demo, pgbench_log, sandbox
+from pg_ops.local import bench_lint, bench_pooler, bench_reports, bench_rollback, demo, pgbench_log, sandbox
 
 BENCH_DB = "bench"
 AFTER_ROLLOUT_S = 600  # the quiet time after a rollout in which no alert may fire (issue 18)
@@ -212,6 +212,7 @@ GOALS = {"driver_orders": (2, 20), "restaurant_catalog": (2, 20), "product_searc
          "analytics_dashboard": (25, 100), "restaurant_dashboard": (25, 100), "customer_history": (None, 20),
          "admin_order_list": (None, 20), "admin_order_list_page2": (10, None),
          "analytics_dashboard_rolling": (25, None), "analytics_dashboard_today": (25, None),
+         "analytics_dashboard_postgrest": (25, None),
          "restaurant_dashboard_rolling": (10, None), "search_word_top": (20, None), "search_word_common": (10, None),
          "search_word_uncommon": (10, None), "search_word_rare": (10, None), "search_two_words": (10, None),
          "search_prefix": (15, None)}
@@ -341,6 +342,7 @@ def run(scale: float, out: Path | None = None) -> dict[str, Any]:
                       "rows": report.rows, "database_bytes": int(row["size"])},
     }
     before = _suite(dsn, baseline=True, budget_s=20.0)
+    result["lint"] = bench_lint.run(info, dsn)  # the demo as it is before the rollout (issue 17)
     writes_before = app_writes(info, dsn, seconds=WRITES_BEFORE_S, label="before")
     # As the baseline asset does: the matrix the rollback's proof compares with (issue 15).
     rls_matrix.save(dsn, rls_matrix.take(dsn), rls_matrix.BEFORE_REWRITE)
@@ -417,6 +419,7 @@ def table(result: dict[str, Any]) -> str:
     lines += report_rows(result.get("reports"))
     lines += pooler_rows(result.get("pooler"))
     lines += bench_rollback.rows(result.get("rollback"))
+    lines += bench_lint.rows(result.get("lint"))
     incidents = result.get("alert_incidents", {})
     if "incidents" in incidents:
         lines += ["", f"Incident to webhook, per alert (live incidents; hold-downs x{incidents['for_scale']:.4f}, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Mapping, Sequence
 from urllib.error import HTTPError, URLError
 
 from prometheus_client import CollectorRegistry, Gauge, delete_from_gateway, push_to_gateway, pushadd_to_gateway
@@ -92,3 +93,24 @@ def push_restore_drill(url: str, database: str, restore_seconds: float, ratio: f
     except (URLError, OSError) as exc:
         raise PgOpsError(f"Pushgateway {url} did not take the restore drill's outcome: {_reason(exc, timeout_s)}"
                          ) from None
+
+
+def push_lint(url: str, database: str, counts: Mapping[tuple[str, str, str], int],
+              rules: Sequence[tuple[str, str, str]],
+              security: Sequence[tuple[str, str]], seconds: float, timeout_s: float = 5.0) -> None:
+    """Open lint findings per rule (0 for every rule without any, so absent means "not linted"), one series per
+    open security finding (what the new-finding alert compares with the day before), and when. PUT: a fixed
+    finding's series vanishes."""
+    registry = CollectorRegistry()
+    per_rule = Gauge("pg_ops_lint_findings", "Open findings of pg-ops lint, per rule", ["rule", "category", "severity"],
+                     registry=registry)
+    for key in rules:
+        per_rule.labels(*key).set(counts.get(key, 0))
+    found = Gauge("pg_ops_lint_security_finding", "1 for each open security finding of pg-ops lint",
+                  ["rule", "object"], registry=registry)
+    for rule, obj in security:
+        found.labels(rule=rule, object=obj).set(1)
+    Gauge("pg_ops_lint_seconds", "How long the last lint took", registry=registry).set(seconds)
+    Gauge("pg_ops_lint_timestamp_seconds", "When the last lint finished (Unix time)", registry=registry
+          ).set(time.time())
+    push(url, "pg_ops_lint", database, registry, timeout_s, "the lint findings")
