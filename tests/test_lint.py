@@ -236,6 +236,26 @@ def test_the_apps_search_by_at_at_under_rls_is_found_with_its_sequential_scan(de
     assert leaky[0].evidence and "Seq Scan on products" in leaky[0].evidence and "@@" in leaky[0].evidence
 
 
+def test_a_statement_that_cannot_be_planned_leaves_the_next_ones_their_plans(demo_db: str) -> None:
+    setup = """
+      create extension if not exists pg_stat_statements with schema extensions;
+      create table public.lint_leak (id int primary key, body text);
+      alter table public.lint_leak enable row level security;
+      create policy readable on public.lint_leak for select to authenticated using (true);
+      grant select on public.lint_leak to authenticated;
+    """
+    with scratch(demo_db, setup, "drop table public.lint_leak"):
+        with as_user(demo_db, "authenticated", "00000000-0000-0000-0000-000000000001") as conn:
+            conn.execute("select id from public.lint_leak where body ~~* %s", ("%a%",))
+            conn.execute("select id from public.products where description ~~* %s", ("%a%",))
+        with connection(demo_db) as conn:  # PREPARE works, EXPLAIN EXECUTE then meets the missing grant
+            conn.execute("revoke select on public.lint_leak from authenticated")
+        leaky = {f.object.split(" (")[0]: f.evidence or "" for f in linter.run(demo_db).findings
+                 if f.rule == "non_leakproof_predicate" and "~~*" in f.object}
+    assert "could not be planned (permission denied for table lint_leak)" in leaky["table public.lint_leak"]
+    assert "Seq Scan on products" in leaky["table public.products"] and "~~*" in leaky["table public.products"]
+
+
 def test_the_command_line_refuses_bad_input_in_one_line() -> None:
     result = pg_ops("lint", "--dsn", "postgresql://nobody@127.0.0.1:1/none")
     assert result.returncode == 1 and one_line_error(result).startswith("pg-ops: cannot connect to nobody@127.0.0.1:1")

@@ -81,11 +81,13 @@ def _probe(cur: Any, role: str, statement: sql.Composable, prepared_params: int 
             execute = sql.SQL("execute pg_ops_probe({})").format(nulls) if prepared_params else \
                 sql.SQL("execute pg_ops_probe")
             row = cur.execute(sql.SQL("explain (format json) {}").format(execute)).fetchone()
-            cur.execute("deallocate pg_ops_probe")
         plan: dict[str, Any] = row["QUERY PLAN"][0]
         return plan
     finally:
         cur.execute("rollback to savepoint pg_ops_probe")
+        # PREPARE outlives a rollback: drop it, or the next statement's PREPARE would find the name taken
+        if cur.execute("select 1 from pg_catalog.pg_prepared_statements where name = 'pg_ops_probe'").fetchone():
+            cur.execute("deallocate pg_ops_probe")
 
 
 def _table_statement(cur: Any, schema: str, table: str, command: str) -> sql.Composable:

@@ -123,6 +123,14 @@ class _Helpers:
         return self.memo[f.label]
 
 
+def _parses(text: str) -> bool:
+    try:
+        sql_tree.parse_expression(text)
+        return True
+    except pglast.parser.ParseError:
+        return False
+
+
 def _call_name(schema: str | None, name: str) -> str:
     return f"{schema}.{name}()" if schema else f"{name}()"
 
@@ -137,6 +145,8 @@ def _policy_findings(p: Policy, catalog: Catalog, helpers: _Helpers) -> Iterable
     volatile: list[str] = []
     correlated: list[str] = []
     plan_names: list[str] = []
+    # a qual PostgreSQL printed and pglast cannot read is left to the catalog rules
+    exprs = [(kind, text) for kind, text in exprs if _parses(text)]
     for _kind, text in exprs:
         tree = sql_tree.parse_expression(text)
         for call in sql_tree.calls(tree):
