@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--dsn", help="default: PG_OPS_DSN")
     lint.add_argument("--sandbox", action="store_true", help="target the running sandbox")
     lint.add_argument("--json", action="store_true", help="the findings as JSON")
-    lint.add_argument("--schemas", type=schema_list, default=("public", "graphql_public"),
+    lint.add_argument("--schemas", type=schema_list,
                       help="schemas the API exposes (PostgREST's db-schemas), comma-separated (default "
                       "public,graphql_public)")
     lint.add_argument("--no-evidence", action="store_true", help="skip the plans (catalog and parse tree only)")

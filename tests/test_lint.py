@@ -263,6 +263,14 @@ def test_the_command_line_refuses_bad_input_in_one_line() -> None:
     assert result.returncode == 2 and "--schemas must name at least one schema" in one_line_error(result)
 
 
+def test_a_mistyped_exposed_schema_is_refused_not_silently_empty(demo_db: str) -> None:
+    result = pg_ops("lint", "--dsn", demo_db, "--schemas", "public,pubic")
+    assert result.returncode == 1 and one_line_error(result) == (
+        "pg-ops: --schemas names pubic, which the database has no schema of; give the schemas PostgREST exposes "
+        "(its db-schemas), e.g. public")
+    assert pg_ops("lint", "--dsn", demo_db, "--schemas", "public", "--no-evidence").returncode == 0
+
+
 def test_after_the_rollout_the_platform_has_no_performance_finding(demo_db: str) -> None:
     migrate.apply(demo_db, migrate.Settings.platform())
     with connection(demo_db) as conn:  # the app's traffic from here on: search_products, not the old query

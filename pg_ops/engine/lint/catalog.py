@@ -9,6 +9,7 @@ from typing import Any
 from psycopg import Connection, sql
 
 from pg_ops.engine import sqlfiles
+from pg_ops.engine.errors import PgOpsError
 
 # Schemas Supabase or an extension manages (their objects are not the project's to fix) and pg_ops' own.
 MANAGED_SCHEMAS = (
@@ -104,13 +105,21 @@ class Catalog:
         return next((f for f in self.functions if f.schema == schema and f.name == name and f.nargs > nargs), None)
 
 
-def read(conn: Connection[Any], exposed_schemas: tuple[str, ...] = EXPOSED_SCHEMAS,
+def read(conn: Connection[Any], exposed_schemas: tuple[str, ...] | None = None,
          statement_limit: int = 500) -> Catalog:
-    """The catalog in one read-only transaction, rolled back: the linter changes nothing."""
+    """The catalog in one read-only transaction, rolled back: the linter changes nothing. Exposed schemas the
+    user named must exist (a typo would silently expose nothing); the default ones need not."""
     skipped = list(MANAGED_SCHEMAS)
     with conn.transaction(force_rollback=True), conn.cursor() as cur:
         cur.execute("set transaction read only")
         cur.execute("set local search_path = ''")
+        if exposed_schemas is not None:
+            found = {r["nspname"] for r in cur.execute("select nspname from pg_catalog.pg_namespace where "
+                                                       "nspname = any(%s)", (list(exposed_schemas),)).fetchall()}
+            missing = [s for s in exposed_schemas if s not in found]
+            if missing:
+                raise PgOpsError(f"--schemas names {', '.join(missing)}, which the database has no schema of; give "
+                                 "the schemas PostgREST exposes (its db-schemas), e.g. public")
         policies = [Policy(r["schema"], r["table_name"], r["policy"], r["command"], r["permissive"],
                            tuple(r["roles"]), r["using_expr"], r["check_expr"], r["comment"])
                     for r in cur.execute(sqlfiles.read("lint/policies.sql"), {"skipped": skipped}).fetchall()]
@@ -128,7 +137,7 @@ def read(conn: Connection[Any], exposed_schemas: tuple[str, ...] = EXPOSED_SCHEM
                      for r in cur.execute(sqlfiles.read("lint/operators.sql")).fetchall()}
         statements, note = _statements(cur, statement_limit)
     return Catalog(policies, tables, functions, duplicates, unindexed, unused, statements,
-                   exposed_schemas=exposed_schemas, never_leakproof=operators, statements_note=note)
+                   exposed_schemas=exposed_schemas or EXPOSED_SCHEMAS, never_leakproof=operators, statements_note=note)
 
 
 def _statements(cur: Any, limit: int) -> tuple[list[Statement], str]:

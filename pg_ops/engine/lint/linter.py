@@ -63,7 +63,7 @@ class LintReport:
                 + (f"; {accepted} accepted" if accepted else "") + f") in {self.seconds:.2f} s")
 
 
-def run(target: db.Target | str, exposed_schemas: tuple[str, ...] = catalog.EXPOSED_SCHEMAS,
+def run(target: db.Target | str, exposed_schemas: tuple[str, ...] | None = None,
         with_evidence: bool = True, unused_after_days: float = 7.0) -> LintReport:
     """Lint the database: read-only, every transaction rolled back."""
     started = time.perf_counter()
