@@ -20,6 +20,8 @@ MANAGED_SCHEMAS = (
 # PostgREST's db-schemas on a default Supabase project: what anon and authenticated reach over HTTP.
 EXPOSED_SCHEMAS = ("public", "graphql_public")
 # The functions whose value is the request's identity: auth.*() and what they read.
+HEALTH_QUERIES = ("intersected_indexes", "nullable_indexes", "column_type_indexes", "unnecessary_predicates",
+                  "tables_without_primary_key", "table_bloat", "index_bloat")
 CATALOG_FUNCTIONS_OF_INTEREST = ("current_setting", "random", "clock_timestamp", "timeofday", "now",
                                  "txid_current", "nextval", "gen_random_uuid")
 
@@ -89,6 +91,8 @@ class Catalog:
     unindexed_foreign_keys: list[dict[str, Any]]
     unused_indexes: list[dict[str, Any]]
     statements: list[Statement]
+    # index and table health (issue 19): one list of rows per query of sql/lint/
+    health: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     exposed_schemas: tuple[str, ...] = EXPOSED_SCHEMAS
     # operator name -> True when no operator of that name is LEAKPROOF
     never_leakproof: dict[str, bool] = field(default_factory=dict)
@@ -133,10 +137,14 @@ def read(conn: Connection[Any], exposed_schemas: tuple[str, ...] | None = None,
         unindexed = [r for r in cur.execute(sqlfiles.view_query("monitoring/unindexed_foreign_keys.sql")).fetchall()
                      if r["schema"] not in wanted]
         unused = cur.execute(sqlfiles.read("lint/unused_indexes.sql"), {"skipped": skipped}).fetchall()
+        health = {name: cur.execute(sqlfiles.read(f"lint/{name}.sql"), {"skipped": skipped}).fetchall()
+                  for name in HEALTH_QUERIES}
+        health["invalid_indexes"] = [r for r in cur.execute(sqlfiles.view_query("monitoring/invalid_indexes.sql"))
+                                     .fetchall() if r["schema"] not in wanted]
         operators = {r["name"]: r["never_leakproof"]
                      for r in cur.execute(sqlfiles.read("lint/operators.sql")).fetchall()}
         statements, note = _statements(cur, statement_limit)
-    return Catalog(policies, tables, functions, duplicates, unindexed, unused, statements,
+    return Catalog(policies, tables, functions, duplicates, unindexed, unused, statements, health,
                    exposed_schemas=exposed_schemas or EXPOSED_SCHEMAS, never_leakproof=operators, statements_note=note)
 
 

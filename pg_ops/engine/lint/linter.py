@@ -64,13 +64,14 @@ class LintReport:
 
 
 def run(target: db.Target | str, exposed_schemas: tuple[str, ...] | None = None,
-        with_evidence: bool = True, unused_after_days: float = 7.0) -> LintReport:
+        with_evidence: bool = True, unused_after_days: float = 7.0, bloat_min_bytes: int = 10 * 2**20
+        ) -> LintReport:
     """Lint the database: read-only, every transaction rolled back."""
     started = time.perf_counter()
     with db.connection(target, purpose="lint", autocommit=False) as conn:
         read = catalog.read(conn, exposed_schemas)
         replays = _skip_replays(read)
-        found = rules.findings(read, unused_after_days=unused_after_days)
+        found = rules.findings(read, unused_after_days=unused_after_days, bloat_min_bytes=bloat_min_bytes)
         if with_evidence:
             evidence.attach(conn, found)
     notes = [n for n in (read.statements_note, replays) if n]

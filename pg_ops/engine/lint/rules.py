@@ -40,6 +40,15 @@ RULES = {r.name: r for r in (
     Rule("duplicate_index", PERFORMANCE, WARN, "two indexes with the same definition"),
     Rule("redundant_index", PERFORMANCE, INFO, "an index whose columns lead another index"),
     Rule("unused_index", PERFORMANCE, INFO, "an index no query has used"),
+    Rule("invalid_index", PERFORMANCE, WARN, "an INVALID index: every write maintains it, no query uses it"),
+    Rule("intersected_index", PERFORMANCE, INFO, "a unique or partial index whose keys lead another's"),
+    Rule("index_with_nulls", PERFORMANCE, INFO, "an index that stores the NULLs of its first column"),
+    Rule("boolean_in_index", PERFORMANCE, INFO, "a boolean column among an index's keys"),
+    Rule("btree_on_array", PERFORMANCE, WARN, "a btree index on an array column"),
+    Rule("unnecessary_index_predicate", PERFORMANCE, INFO, "a partial index's `IS NOT NULL` on a NOT NULL column"),
+    Rule("table_without_primary_key", PERFORMANCE, WARN, "a table without a primary key"),
+    Rule("table_bloat", PERFORMANCE, INFO, "a table at least half dead space (estimated)"),
+    Rule("index_bloat", PERFORMANCE, INFO, "a btree index at least half dead space (estimated)"),
     Rule("function_search_path_mutable", SECURITY, WARN, "a function without a fixed search_path"),
     Rule("security_definer_executable_by_anon", SECURITY, WARN,
          "a SECURITY DEFINER function in an exposed schema that anon can call"),
@@ -346,7 +355,74 @@ def _index_findings(catalog: Catalog, unused_after_days: float) -> Iterable[Find
                       f"drop index concurrently {r['schema']}.{r['index_name']}; (check replicas' statistics first)")
 
 
-def findings(catalog: Catalog, unused_after_days: float = 7.0) -> list[Finding]:
+def _health_findings(catalog: Catalog, bloat_min_bytes: int) -> Iterable[Finding]:
+    h = catalog.health
+    for r in h.get("invalid_indexes", []):
+        if r["being_built"]:
+            continue  # a CREATE INDEX CONCURRENTLY still running is INVALID until it finishes
+        yield Finding("invalid_index", f"index {r['schema']}.{r['index_name']}",
+                      f"on {r['table_name']}: not {'valid' if r['ready'] else 'ready'} (a failed or cancelled "
+                      "CREATE INDEX CONCURRENTLY leaves it); writes maintain it, the planner never uses it",
+                      f"drop index concurrently {r['schema']}.{r['index_name']}; then build it again")
+    for r in h.get("intersected_indexes", []):
+        narrow, wide = f"{r['schema']}.{r['narrower_index']}", f"{r['schema']}.{r['wider_index']}"
+        if r["narrower_unique"] and (r["wider_has_more_keys"] or r["wider_has_include"]):
+            why = (f"{wide} starts with {narrow}'s keys: intentional when {narrow} enforces uniqueness and {wide} "
+                   f"serves queries that need its {'further keys' if r['wider_has_more_keys'] else 'INCLUDE columns'} "
+                   "(index-only scans); both are needed")
+            fix = "nothing, if that is the intent; otherwise drop the one no query needs"
+            yield Finding("intersected_index", f"index {narrow} and {wide}", why, fix, accepted=True)
+            continue
+        if r["narrower_unique"]:
+            why = f"{narrow} and {wide} are both unique on the same keys: one enforces what the other does"
+            fix = f"drop index concurrently {wide}; unless a constraint uses it ({r['wider_bytes']:,} bytes)"
+        else:
+            why = f"{narrow}'s keys lead {wide}'s with the same predicate: {wide} answers its lookups too"
+            fix = f"drop index concurrently {narrow}; unless it enforces a constraint"
+        yield Finding("intersected_index", f"index {narrow} and {wide}", why, fix)
+    for r in h.get("nullable_indexes", []):
+        share = "unknown (no statistics)" if r["null_fraction"] is None else f"{r['null_fraction']:.0%}"
+        yield Finding("index_with_nulls", f"index {r['schema']}.{r['index_name']}",
+                      f"its first column {r['column_name']} may be NULL (now {share} of the rows) and every NULL row "
+                      "is stored, though `= value` never finds one",
+                      f"if queries never ask for NULLs: rebuild it as a partial index WHERE {r['column_name']} IS NOT "
+                      "NULL (create the new one concurrently, then drop the old)")
+    for r in h.get("column_type_indexes", []):
+        if r["kind"] == "boolean":
+            yield Finding("boolean_in_index", f"index {r['schema']}.{r['index_name']}",
+                          f"{r['column_name']} is boolean: two values split the index in halves that select little",
+                          f"move it to the predicate: a partial index WHERE {r['column_name']} (or NOT "
+                          f"{r['column_name']}) without it among the keys")
+        else:
+            yield Finding("btree_on_array", f"index {r['schema']}.{r['index_name']}",
+                          f"{r['column_name']} is an array under a btree: it serves only whole-array equality and "
+                          "sorting, never `@>`, `<@` or `&&`",
+                          f"create index concurrently on {r['schema']}.{r['table_name']} using gin "
+                          f"({r['column_name']}); then drop this one if no query compares whole arrays")
+    for r in h.get("unnecessary_predicates", []):
+        yield Finding("unnecessary_index_predicate", f"index {r['schema']}.{r['index_name']}",
+                      f"its predicate {r['predicate']} filters nothing: {r['column_name']} is NOT NULL; and queries "
+                      "must repeat it to use the index",
+                      "rebuild it without the predicate (concurrently), or without that condition")
+    for r in h.get("tables_without_primary_key", []):
+        yield Finding("table_without_primary_key", f"table {r['schema']}.{r['table_name']}",
+                      f"no primary key (about {max(r['estimated_rows'], 0):,} rows): logical replication (Supabase "
+                      "Realtime) cannot send its updates and deletes, and duplicate rows are possible",
+                      f"alter table {r['schema']}.{r['table_name']} add primary key (...); on a unique index built "
+                      "concurrently first (`add primary key using index`) to keep the lock short")
+    for kind, rows in (("table", h.get("table_bloat", [])), ("index", h.get("index_bloat", []))):
+        for r in rows:
+            if r["bytes"] == 0 or r["bloat_bytes"] < bloat_min_bytes or r["bloat_bytes"] * 2 < r["bytes"]:
+                continue
+            name = f"{r['schema']}.{r['table_name'] if kind == 'table' else r['index_name']}"
+            yield Finding(f"{kind}_bloat", f"{kind} {name}",
+                          f"about {r['bloat_bytes'] / 2**20:,.1f} of its {r['bytes'] / 2**20:,.1f} MiB hold no live "
+                          "rows (estimated from ANALYZE's statistics): scans read them anyway",
+                          (f"pg_repack, or VACUUM FULL {name} in a maintenance window (it locks the table)"
+                           if kind == "table" else f"reindex index concurrently {name};"))
+
+
+def findings(catalog: Catalog, unused_after_days: float = 7.0, bloat_min_bytes: int = 10 * 2**20) -> list[Finding]:
     helpers = _Helpers(catalog)
     found: list[Finding] = []
     for p in catalog.policies:
@@ -356,10 +432,11 @@ def findings(catalog: Catalog, unused_after_days: float = 7.0) -> list[Finding]:
     found.extend(_table_findings(catalog))
     found.extend(_function_findings(catalog))
     found.extend(_index_findings(catalog, unused_after_days))
+    found.extend(_health_findings(catalog, bloat_min_bytes))
     comments = {p.label: p.comment for p in catalog.policies}
     comments |= {f"table {t.schema}.{t.name}": t.comment for t in catalog.tables}
     comments |= {f"function {f.label}": f.comment for f in catalog.functions}
     for finding in found:
-        finding.accepted = finding.rule in _accepted(comments.get(finding.object))
+        finding.accepted = finding.accepted or finding.rule in _accepted(comments.get(finding.object))
     found.sort(key=lambda x: (x.accepted, SEVERITY_ORDER[x.severity], x.category, x.rule, x.object))
     return found
