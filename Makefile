@@ -13,6 +13,7 @@ UI_PORT ?= 3000
 SYSTEM_NEEDS := \
 	/usr/lib/postgresql/15/bin/initdb:postgresql-15 \
 	/usr/lib/postgresql/15/lib/rum.so:postgresql-15-rum \
+	/usr/lib/postgresql/15/lib/hypopg.so:postgresql-15-hypopg \
 	/usr/sbin/pgbouncer:pgbouncer \
 	/usr/bin/prometheus:prometheus \
 	/usr/bin/promtool:prometheus \

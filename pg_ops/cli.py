@@ -351,6 +351,18 @@ def _lint(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.has_errors else 0
 
 
+def _advise(args: argparse.Namespace) -> int:
+    from pg_ops.engine.advisor import advise
+    from pg_ops.local import sandbox
+
+    dsn = args.dsn or (sandbox.running_info().dsn() if args.sandbox else require_dsn())
+    settings = advise.Settings(margin=args.margin, write_limit=args.write_limit, max_indexes=args.max_indexes,
+                               executions=args.executions, write_window_s=args.write_window, plan_only=args.plan)
+    advice = advise.run(dsn, settings, log=print)
+    print("\n".join(advice.lines()))
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -457,6 +469,21 @@ def build_parser() -> argparse.ArgumentParser:
                       "public,graphql_public)")
     lint.add_argument("--no-evidence", action="store_true", help="skip the plans (catalog and parse tree only)")
     lint.set_defaults(handler=_lint)
+
+    adv = commands.add_parser("advise", help="index advice proven by measurement: candidates from the benchmark "
+                              "suite weighed with HypoPG, the best built concurrently, kept only if measured faster")
+    adv.add_argument("--dsn", help="default: PG_OPS_DSN")
+    adv.add_argument("--sandbox", action="store_true", help="target the running sandbox")
+    adv.add_argument("--plan", action="store_true", help="estimate only (HypoPG): build nothing")
+    adv.add_argument("--margin", type=float, default=0.2, help="how much faster (p95) each query an index was "
+                     "meant for must get to keep it (default 0.2)")
+    adv.add_argument("--write-limit", type=float, default=1.5, help="how much slower the app's writes to the "
+                     "table may get (default 1.5x)")
+    adv.add_argument("--max-indexes", type=int, default=3, help="at most this many found indexes built (default 3)")
+    adv.add_argument("--executions", type=int, default=100, help="timed executions per query, before and after")
+    adv.add_argument("--write-window", type=float, default=30.0, help="seconds the app's writes are watched "
+                     "before and after each build (default 30)")
+    adv.set_defaults(handler=_advise)
 
     bench = commands.add_parser("bench", help="measure the figures the README reports, on the sandbox")
     bench.add_argument("--scale", type=positive_scale, default=1.0, help="default 1.0 = 1,000,000 orders")

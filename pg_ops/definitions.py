@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pg_ops.defs.advisor import index_advisor
 from pg_ops.defs.backup import backup
 from pg_ops.defs.baseline import baseline_performance
 from pg_ops.defs.lint import lint_clean, policy_lint
@@ -39,7 +40,7 @@ rollout_job = dg.define_asset_job(
 defs = dg.Definitions(
     assets=[preflight, baseline_performance, backup, *MIGRATION_ASSETS, policy_lint, validation,
             install_monitoring_schema, check_monitoring_stack, rollout_report, daily_performance_report,
-            restore_rehearsal],
+            restore_rehearsal, index_advisor],
     asset_checks=[*MIGRATION_CHECKS, *VALIDATION_CHECKS, lint_clean],
     jobs=[rollout_job, rollback_job, nightly_validation_job, pgbouncer_maintenance, daily_report_job,
           restore_rehearsal_job],

@@ -1,0 +1,157 @@
+"""Index advice proven by measurement: on the rolled-out demo with one of its index files withheld, the advisor
+finds an index for the driver's orders, builds it, measures it and keeps it; a planted useless one is dropped.
+On real HypoPG (postgresql-15-hypopg) and a real PostgreSQL; the app's writes come from a writer thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import pytest
+
+from pg_ops.defs.advisor import AdvisorConfig, index_advisor
+from pg_ops.defs.resources import PostgresTarget
+from pg_ops.engine.advisor import advise, candidates
+from pg_ops.engine.advisor.candidates import Candidate
+from pg_ops.engine.db import connection
+from pg_ops.engine.errors import PgOpsError
+from pg_ops.engine.migrations import migrate
+from pg_ops.local import demo
+from pg_ops.local.sandbox import SandboxInfo
+from tests import servers
+from tests.cli import one_line_error, pg_ops
+
+USELESS = Candidate("public", "orders", ("delivery_address",))
+
+
+@pytest.fixture(scope="module")
+def withheld(pg: SandboxInfo) -> Iterator[str]:
+    """The rolled-out demo at 50,000 orders (enough for an index to matter), without 001's driver index."""
+    dsn = servers.create_database(pg, "advisor")
+    demo.load(dsn, scale=0.05, seed=7)
+    migrate.apply(dsn, migrate.Settings.platform())
+    with connection(dsn) as conn:
+        conn.execute("drop index concurrently public.orders_driver_id_created_at_idx")
+        conn.execute("create extension if not exists pg_stat_statements with schema extensions")
+        conn.execute("analyze public.orders")
+    yield dsn
+    servers.drop_database(pg, "advisor")
+
+
+@contextmanager
+def app_writes(dsn: str, per_second: int = 40) -> Iterator[None]:
+    """The app placing orders at a steady rate (not flat out: the measurements share these two cores)."""
+    stop = threading.Event()
+
+    def place() -> None:
+        with connection(dsn) as conn:
+            customer = conn.execute("select id from public.profiles where role = 'customer' limit 1").fetchone()["id"]
+            restaurant = conn.execute("select id from public.restaurants limit 1").fetchone()["id"]
+            while not stop.wait(1 / per_second):
+                conn.execute("insert into public.orders (id, customer_id, restaurant_id, status, subtotal, "
+                             "delivery_fee, total_amount, delivery_address) values (gen_random_uuid(), %s, %s, "
+                             "'pending', 1, 1, 2, 'x')", (customer, restaurant))
+    writer = threading.Thread(target=place)
+    writer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        writer.join()
+
+
+def test_candidates_come_from_what_the_statements_filter_and_sort_by() -> None:
+    columns = {("public", "orders"): {"driver_id", "status", "created_at", "id"}}
+    statement = ("select id from public.orders where driver_id = $1 and (status in ('a', 'b') or created_at >= "
+                 "now()) order by created_at desc limit 50")
+    use = candidates.uses(statement, columns)[("public", "orders")]
+    assert use.equality == ["driver_id", "status"] and use.ranged == ["created_at"]
+    found = candidates.generate([statement], columns, {("public", "orders"): [("created_at",), ("id",)]})
+    shapes = [c.columns for c in found]
+    assert ("driver_id",) in shapes and ("driver_id", "created_at") in shapes and ("created_at",) not in shapes
+    assert len(Candidate("public", "t" * 60, ("a", "b")).name.encode()) <= 63
+
+
+def test_the_plan_builds_nothing_and_names_the_driver_index(withheld: str) -> None:
+    advice = advise.run(withheld, advise.Settings(plan_only=True))
+    found = [e for e in advice.estimates if not e.planted]
+    driver = next(e for e in found if "driver_orders" in e.for_queries)
+    assert driver.candidate.table == "orders" and driver.candidate.columns[0] == "driver_id"
+    assert driver.gain >= 0.5 and advice.decisions == []
+    with connection(withheld) as conn:
+        assert conn.execute("select count(*) as n from pg_class where relname like 'pgops_advised_%'"
+                            ).fetchone() == {"n": 0}
+        assert conn.execute("select to_regclass('pgops.index_advice') as t").fetchone() == {"t": None}
+        assert conn.execute("select count(*) as n from pg_extension where extname = 'hypopg'").fetchone() == {"n": 0}
+
+
+def test_the_found_index_is_kept_on_measurement_and_a_useless_one_dropped(withheld: str) -> None:
+    settings = advise.Settings(executions=60, budget_s=5, write_window_s=2, planted=(USELESS,))
+    with app_writes(withheld):
+        advice = advise.run(withheld, settings)
+    by_name = {d.estimate.candidate.name: d for d in advice.decisions}
+    kept = [d for d in advice.decisions if d.decision == "kept"]
+    assert len(kept) == 1 and kept[0].estimate.candidate.columns[0] == "driver_id"
+    assert kept[0].estimate.for_queries == ["driver_orders"]
+    before, after = kept[0].p95_before["driver_orders"], kept[0].p95_after["driver_orders"]
+    assert before and after and after <= before * 0.8
+    useless = by_name[USELESS.name]
+    assert useless.decision == "dropped" and "not 20% faster" in useless.reason
+    assert useless.write_before is not None and useless.write_after is not None  # the app's writes were seen
+    with connection(withheld) as conn:
+        indexes = {r["relname"] for r in conn.execute("select relname from pg_class where relname like "
+                                                      "'pgops_advised_%'")}
+        ledger = conn.execute("select index_name, decision, planted, p95_ms_before, p95_ms_after, write_ms_before "
+                              "from pgops.index_advice order by id").fetchall()
+    assert indexes == {kept[0].estimate.candidate.name}  # kept exists, valid; the dropped one is gone
+    assert [(r["index_name"], r["decision"], r["planted"]) for r in ledger] == [
+        (kept[0].estimate.candidate.name, "kept", False), (USELESS.name, "dropped", True)]
+    assert ledger[0]["p95_ms_after"]["driver_orders"] < ledger[0]["p95_ms_before"]["driver_orders"]
+
+
+def test_a_run_that_died_leaves_nothing_the_next_run_keeps(withheld: str) -> None:
+    with connection(withheld) as conn:  # what a run killed between its build and its decision leaves
+        conn.execute("create index pgops_advised_orders_status_idx on public.orders (status)")
+    noted = advise.run(withheld, advise.Settings(plan_only=True))
+    assert any("pgops_advised_orders_status_idx was built by an advisor run that did not finish" in n
+               for n in noted.notes)
+    log: list[str] = []
+    advise.run(withheld, advise.Settings(executions=5, budget_s=1, write_window_s=0, max_indexes=1), log=log.append)
+    assert any("dropping public.pgops_advised_orders_status_idx" in line for line in log)
+    with connection(withheld) as conn:
+        assert conn.execute("select to_regclass('public.pgops_advised_orders_status_idx') as t").fetchone() == {
+            "t": None}
+
+
+def test_a_slower_app_or_no_gain_drops_the_index() -> None:
+    estimate = advise.Estimate(USELESS, ["q"], 100.0, 10.0)
+    slower_writes = advise.Decision(estimate, {"q": 10.0}, {"q": 2.0}, write_before=0.2, write_after=0.9)
+    assert advise._judge(slower_writes, advise.Settings())[0] == "dropped"
+    fine = advise.Decision(estimate, {"q": 10.0}, {"q": 2.0}, write_before=0.2, write_after=0.3)
+    assert advise._judge(fine, advise.Settings()) [0] == "kept"
+    barely = advise.Decision(estimate, {"q": 10.0}, {"q": 8.5}, write_before=0.2, write_after=0.2)
+    assert advise._judge(barely, advise.Settings()) == ("dropped", "q p95 10.00 -> 8.50 ms: q not 20% faster; "
+                                                                   "the app's writes 0.200 -> 0.200 ms")
+
+
+def test_bad_settings_are_one_line(withheld: str) -> None:
+    with pytest.raises(PgOpsError, match=r"^index advisor: margin must be between 0 and 1 \(0.2 = 20% faster\), "
+                                         r"got 1.5$"):
+        advise.Settings(margin=1.5)
+    line = one_line_error(pg_ops("advise", "--dsn", withheld, "--max-indexes", "0"))
+    assert line == "pg-ops: index advisor: max_indexes must be from 1 to 10, got 0"
+    line = one_line_error(pg_ops("advise", "--dsn", withheld, "--margin", "lots"))
+    assert "argument --margin: invalid float value: 'lots'" in line
+
+
+def test_the_asset_estimates_from_the_ui(withheld: str) -> None:
+    started = time.perf_counter()
+    result = dg.materialize([index_advisor], resources={"target": PostgresTarget(dsn=withheld)},
+                            run_config=dg.RunConfig(ops={"index_advisor": AdvisorConfig(plan_only=True)}))
+    assert result.success and time.perf_counter() - started < 120
+    meta = result.asset_materializations_for_node("index_advisor")[0].metadata
+    assert meta["plan_only"].value is True and meta["kept"].value == 0
+    assert meta["candidates"].value > 0
