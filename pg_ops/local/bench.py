@@ -36,7 +36,16 @@ from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.migrations import migrate
 from pg_ops.engine.paths import project_root, sql_dir, state_dir
 from pg_ops.engine.proof import benchmark, rls_matrix, suite
-from pg_ops.local import bench_lint, bench_pooler, bench_reports, bench_rollback, demo, pgbench_log, sandbox
+from pg_ops.local import (
+    bench_advisor,
+    bench_lint,
+    bench_pooler,
+    bench_reports,
+    bench_rollback,
+    demo,
+    pgbench_log,
+    sandbox,
+)
 
 BENCH_DB = "bench"
 AFTER_ROLLOUT_S = 600  # the quiet time after a rollout in which no alert may fire (issue 18)
@@ -366,6 +375,7 @@ def run(scale: float, out: Path | None = None) -> dict[str, Any]:
     result["pooler"] = bench_pooler.run(info, dsn)
     result["rollback"] = bench_rollback.run(dsn, _app_writes_argv(info, dsn, 200, 4, 3600), state_dir() / "bench",
                                             state_dir() / "bench" / "backups")
+    result["advisor"] = bench_advisor.run(dsn, _app_writes_argv(info, dsn, 200, 4, 3600), state_dir() / "bench")
     destination = out or state_dir() / "bench" / "bench.json"
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.write_text(json.dumps(result, indent=2) + "\n")
@@ -420,6 +430,7 @@ def table(result: dict[str, Any]) -> str:
     lines += pooler_rows(result.get("pooler"))
     lines += bench_rollback.rows(result.get("rollback"))
     lines += bench_lint.rows(result.get("lint"))
+    lines += bench_advisor.rows(result.get("advisor"))
     incidents = result.get("alert_incidents", {})
     if "incidents" in incidents:
         lines += ["", f"Incident to webhook, per alert (live incidents; hold-downs x{incidents['for_scale']:.4f}, "
