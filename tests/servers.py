@@ -56,13 +56,15 @@ def create_database(info: SandboxInfo, name: str, template: str | None = None) -
 
 
 @contextmanager
-def placing_orders(dsn: str) -> Iterator[None]:
-    """The application placing orders as fast as one session can, for as long as the block runs."""
+def placing_orders(dsn: str, per_second: float | None = None) -> Iterator[None]:
+    """The application placing orders as fast as one session can (or `per_second`, when measurements share
+    the machine's two cores), for as long as the block runs."""
     stop = threading.Event()
+    pause = 1 / per_second if per_second else 0.0
 
     def place() -> None:
         with connection(dsn) as conn:
-            while not stop.is_set():
+            while not (stop.wait(pause) if pause else stop.is_set()):
                 conn.execute("insert into public.orders (id, customer_id, restaurant_id, status, subtotal, "
                              "delivery_fee, total_amount, delivery_address) select gen_random_uuid(), "
                              "(select id from public.profiles where role = 'customer' order by id limit 1), "

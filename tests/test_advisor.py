@@ -4,10 +4,8 @@ On real HypoPG (postgresql-15-hypopg) and a real PostgreSQL; the app's writes co
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import dagster as dg
 import pytest
@@ -41,28 +39,6 @@ def withheld(pg: SandboxInfo) -> Iterator[str]:
     servers.drop_database(pg, "advisor")
 
 
-@contextmanager
-def app_writes(dsn: str, per_second: int = 40) -> Iterator[None]:
-    """The app placing orders at a steady rate (not flat out: the measurements share these two cores)."""
-    stop = threading.Event()
-
-    def place() -> None:
-        with connection(dsn) as conn:
-            customer = conn.execute("select id from public.profiles where role = 'customer' limit 1").fetchone()["id"]
-            restaurant = conn.execute("select id from public.restaurants limit 1").fetchone()["id"]
-            while not stop.wait(1 / per_second):
-                conn.execute("insert into public.orders (id, customer_id, restaurant_id, status, subtotal, "
-                             "delivery_fee, total_amount, delivery_address) values (gen_random_uuid(), %s, %s, "
-                             "'pending', 1, 1, 2, 'x')", (customer, restaurant))
-    writer = threading.Thread(target=place)
-    writer.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        writer.join()
-
-
 def test_candidates_come_from_what_the_statements_filter_and_sort_by() -> None:
     columns = {("public", "orders"): {"driver_id", "status", "created_at", "id"}}
     statement = ("select id from public.orders where driver_id = $1 and (status in ('a', 'b') or created_at >= "
@@ -90,7 +66,7 @@ def test_the_plan_builds_nothing_and_names_the_driver_index(withheld: str) -> No
 
 def test_the_found_index_is_kept_on_measurement_and_a_useless_one_dropped(withheld: str) -> None:
     settings = advise.Settings(executions=60, budget_s=5, write_window_s=2, planted=(USELESS,))
-    with app_writes(withheld):
+    with servers.placing_orders(withheld, per_second=40):
         advice = advise.run(withheld, settings)
     by_name = {d.estimate.candidate.name: d for d in advice.decisions}
     kept = [d for d in advice.decisions if d.decision == "kept"]
