@@ -13,6 +13,7 @@ otherwise it is dropped concurrently. Every decision, with its figures, goes to 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Any
 
 import pglast
 import psycopg
+from pglast import ast
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -28,7 +30,7 @@ from pg_ops.engine import sqlfiles
 from pg_ops.engine.advisor.candidates import Candidate, TableName, generate
 from pg_ops.engine.db import Connection, Target, connect
 from pg_ops.engine.errors import PgOpsError
-from pg_ops.engine.lint import sql_tree
+from pg_ops.engine.lint import linter, sql_tree
 from pg_ops.engine.migrations import advisory_lock, index_lifecycle
 from pg_ops.engine.migrations.migration_files import IndexBuild
 from pg_ops.engine.proof import benchmark, suite
@@ -74,6 +76,9 @@ class Estimate:
     cost_before: float
     cost_after: float
     planted: bool = False
+    # found for a statement of pg_stat_statements outside the suite: pg_ops cannot time it, so it is listed and
+    # never built (advice that is not proven is not acted on)
+    measurable: bool = True
 
     @property
     def gain(self) -> float:
@@ -110,10 +115,12 @@ class Advice:
     notes: list[str]
 
     def lines(self) -> list[str]:
-        found = [e for e in self.estimates if not e.planted]
+        found = [e for e in self.estimates if not e.planted and e.measurable]
         out = [f"{len(found)} of {self.candidates} candidates cut a query's estimated cost enough to be built:"]
         out += [f"  {e.candidate.label}: cost {e.cost_before:,.1f} -> {e.cost_after:,.1f} ({e.gain:.0%}) for "
-                f"{', '.join(e.for_queries)}{' (planted)' if e.planted else ''}" for e in self.estimates]
+                f"{', '.join(e.for_queries)}{' (planted)' if e.planted else ''}"
+                f"{'' if e.measurable else ' (estimated only: not in the suite, so not built)'}"
+                for e in self.estimates]
         for d in self.decisions:
             out.append(f"{d.decision:8} {d.estimate.candidate.name}: {d.reason}")
         out += [f"note: {n}" for n in self.notes]
@@ -212,6 +219,84 @@ def estimate(conn: Connection, queries: list[SuiteQuery], candidates: list[Candi
             e.cost_before, e.cost_after = e.cost_before + before, e.cost_after + after
     ranked = sorted(best.values(), key=lambda e: e.cost_after - e.cost_before)
     return ranked + [e for e in planted_estimates.values() if e.for_queries]
+
+
+def _generic_cost(conn: Connection, statement: str, role: str) -> float:
+    """A pg_stat_statements statement's generic plan cost as the role that sent it (its parameters unknown)."""
+    conn.execute("select set_config('request.jwt.claims', %s, false)",
+                 (json.dumps({"sub": str(uuid.UUID(int=1)), "role": role}),))
+    conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
+    try:
+        conn.execute("set plan_cache_mode = force_generic_plan")
+        # the statement is the server's own normalized text, not user input
+        conn.execute(sql.SQL("prepare pgops_advice as {}").format(sql.SQL(statement)))
+        count = max((int(n) for n in re.findall(r"\$(\d+)", statement)), default=0)
+        execute = sql.SQL("execute pgops_advice({})").format(sql.SQL(", ").join([sql.NULL] * count)) if count \
+            else sql.SQL("execute pgops_advice")
+        row = conn.execute(sql.SQL("explain (format json) {}").format(execute)).fetchone()
+        assert row is not None
+        return float(row["QUERY PLAN"][0]["Plan"]["Total Cost"])
+    finally:
+        conn.execute("reset role")
+        conn.execute("reset plan_cache_mode")
+        if conn.execute("select 1 from pg_catalog.pg_prepared_statements where name = 'pgops_advice'").fetchone():
+            conn.execute("deallocate pgops_advice")
+
+
+def app_statements(conn: Connection, limit: int = 100) -> list[tuple[str, str]]:
+    """(statement, role) of the app's SELECTs in pg_stat_statements, busiest first, pg_ops' own replays left out."""
+    row = conn.execute(sqlfiles.read("pgops/extension_schema.sql")).fetchone()
+    if row is None:
+        return []
+    query = sqlfiles.read("lint/statements.sql").format(pgss=sql.Identifier(row["schema"], "pg_stat_statements"))
+    replays = linter.pg_ops_replays()
+    found = []
+    for r in conn.execute(query, {"limit": limit}).fetchall():
+        try:
+            trees = [raw.stmt for raw in pglast.parse_sql(r["query"]) if raw.stmt is not None]
+            replayed = pglast.fingerprint(r["query"]) in replays
+        except pglast.parser.ParseError:
+            continue
+        if len(trees) == 1 and isinstance(trees[0], ast.SelectStmt) and not replayed:
+            found.append((r["query"], r["role"]))
+    return found
+
+
+def estimate_statements(conn: Connection, statements: list[tuple[str, str]], hypopg: str, min_gain: float,
+                        known: set[Candidate]) -> list[Estimate]:
+    """The same weighing for the app's statements outside the suite: listed, never built."""
+    tables = set()
+    for statement, _ in statements:
+        tables |= {(s or "public", n) for tree in pglast.parse_sql(statement) if tree.stmt is not None
+                   for s, n in sql_tree.relations(tree.stmt)}
+    columns, existing = _catalog(conn, tables)
+    found: dict[Candidate, Estimate] = {}
+    for statement, role in statements:
+        label = " ".join(statement.split())[:80]
+        try:
+            before = _generic_cost(conn, statement, role)
+        except psycopg.Error:
+            continue
+        options = []
+        for candidate in generate([statement], columns, existing):
+            if candidate in known:
+                continue
+            conn.execute(sql.SQL("select {}.hypopg_create_index(%s)").format(sql.Identifier(hypopg)),
+                         (candidate.statement(concurrently=False).as_string(conn),))
+            try:
+                options.append((_generic_cost(conn, statement, role), candidate))
+            except psycopg.Error:
+                continue
+            finally:
+                conn.execute(sql.SQL("select {}.hypopg_reset()").format(sql.Identifier(hypopg)))
+        if not options:
+            continue
+        after, chosen = min(options, key=lambda o: (o[0], len(o[1].columns)))
+        if before and 1 - after / before >= min_gain:
+            e = found.setdefault(chosen, Estimate(chosen, [], 0.0, 0.0, measurable=False))
+            e.for_queries.append(label)
+            e.cost_before, e.cost_after = e.cost_before + before, e.cost_after + after
+    return sorted(found.values(), key=lambda e: e.cost_after - e.cost_before)
 
 
 # ---- measuring what an index does ----
@@ -325,10 +410,12 @@ def run(target: Target | str, settings: Settings | None = None, log: Log = lambd
             columns, existing = _catalog(conn, _tables(queries))
             candidates = generate([s for q in queries for s in q.statements], columns, existing)
             estimates = estimate(conn, queries, candidates, hypopg, settings.min_estimated_gain, settings.planted)
+            estimates += estimate_statements(conn, app_statements(conn), hypopg, settings.min_estimated_gain,
+                                             {e.candidate for e in estimates})
         finally:
             if not had_hypopg:
                 conn.execute("drop extension if exists hypopg")
-    found = [e for e in estimates if not e.planted][:settings.max_indexes]
+    found = [e for e in estimates if not e.planted and e.measurable][:settings.max_indexes]
     chosen = found + [e for e in estimates if e.planted]
     log(f"{len(candidates)} candidates; {len(found)} cut a query's estimated cost by "
         f"{settings.min_estimated_gain:.0%} or more")
@@ -341,7 +428,8 @@ def run(target: Target | str, settings: Settings | None = None, log: Log = lambd
             for d in decisions:
                 conn.execute(sqlfiles.read("pgops/index_advice_insert.sql"), d.record(run_id))
             conn.commit()
-    return Advice(run_id, len(candidates), chosen, decisions, time.perf_counter() - started, notes)
+    listed = chosen + [e for e in estimates if not e.measurable]
+    return Advice(run_id, len(candidates), listed, decisions, time.perf_counter() - started, notes)
 
 
 def _try(target: Target | str, e: Estimate, queries: list[SuiteQuery], settings: Settings, log: Log) -> Decision:

@@ -78,7 +78,8 @@ def run(target: db.Target | str, exposed_schemas: tuple[str, ...] | None = None,
     return LintReport(db.describe(target), found, time.perf_counter() - started, notes)
 
 
-def _pg_ops_replays() -> set[str]:
+def pg_ops_replays() -> set[str]:
+    """Fingerprints of the statements pg_ops' own benchmark sends (sql/benchmarks, both forms)."""
     from pg_ops.engine.proof import suite
 
     return {pglast.fingerprint(statement) for query in suite.load() + suite.load(baseline=True)
@@ -88,7 +89,7 @@ def _pg_ops_replays() -> set[str]:
 def _skip_replays(read: catalog.Catalog) -> str:
     """Leave out the statements pg_ops' own benchmark sends: they replay the app's queries before and after the
     rollout, and pg_stat_statements keeps the before forms long after the app stopped sending them."""
-    replays = _pg_ops_replays()
+    replays = pg_ops_replays()
     kept = []
     for statement in read.statements:
         try:
