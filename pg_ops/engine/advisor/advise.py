@@ -423,11 +423,11 @@ def run(target: Target | str, settings: Settings | None = None, log: Log = lambd
     if not settings.plan_only:
         with advisory_lock.runner_lock(target, wait_s=5.0, log=log):
             for e in chosen:
-                decisions.append(_try(target, e, [q for q in queries if q.name in e.for_queries], settings, log))
-        with connect(target, purpose="advise", autocommit=False) as conn:
-            for d in decisions:
-                conn.execute(sqlfiles.read("pgops/index_advice_insert.sql"), d.record(run_id))
-            conn.commit()
+                decision = _try(target, e, [q for q in queries if q.name in e.for_queries], settings, log)
+                # recorded at once: a kept index the ledger does not know is what the next run drops
+                with connect(target, purpose="advise") as conn:
+                    conn.execute(sqlfiles.read("pgops/index_advice_insert.sql"), decision.record(run_id))
+                decisions.append(decision)
     listed = chosen + [e for e in estimates if not e.measurable]
     return Advice(run_id, len(candidates), listed, decisions, time.perf_counter() - started, notes)
 
