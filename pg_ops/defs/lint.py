@@ -5,7 +5,7 @@ from typing import Any
 import dagster as dg
 
 from pg_ops.defs.failures import one_line_failures
-from pg_ops.defs.metadata import OWNERS, ROLLOUT_GROUP
+from pg_ops.defs.metadata import OWNERS, ROLLOUT_GROUP, table
 from pg_ops.defs.resources import PostgresTarget, PushgatewayTarget
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.lint import linter, rules
@@ -15,12 +15,8 @@ EVIDENCE_CHARS = 300
 
 
 def _findings_table(report: linter.LintReport) -> dg.MetadataValue:
-    records = [dg.TableRecord({"severity": "accepted" if f.accepted else f.severity, "rule": f.rule,
-                               "object": f.object, "why": f.why, "fix": f.fix,
-                               "plan": (f.evidence or "")[:EVIDENCE_CHARS]}) for f in report.findings]
-    columns = ["severity", "rule", "object", "why", "fix", "plan"]
-    return dg.MetadataValue.table(records=records,
-                                  schema=dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in columns]))
+    return table([{"severity": "accepted" if f.accepted else f.severity, "rule": f.rule, "object": f.object,
+                   "why": f.why, "fix": f.fix, "plan": (f.evidence or "")[:EVIDENCE_CHARS]} for f in report.findings])
 
 
 def _push(context: Any, pushgateway: PushgatewayTarget, target: PostgresTarget, report: linter.LintReport) -> str:
