@@ -97,16 +97,18 @@ class Catalog:
     # operator name -> True when no operator of that name is LEAKPROOF
     never_leakproof: dict[str, bool] = field(default_factory=dict)
     statements_note: str = ""
+    _by_name: dict[tuple[str, str], list[Function]] = field(default_factory=dict, repr=False)
 
     def function(self, schema: str | None, name: str, nargs: int) -> Function | None:
         """The function a call names, through pg_proc: an unqualified name (the quals are read with an empty
         search_path) is pg_catalog's. Overloads with the same argument count resolve to the first."""
-        schema = schema or "pg_catalog"
-        for f in self.functions:
-            if f.schema == schema and f.name == name and f.nargs == nargs:
-                return f
+        if not self._by_name:  # a Supabase database has thousands of functions; policies call few of them
+            for f in self.functions:
+                self._by_name.setdefault((f.schema, f.name), []).append(f)
+        overloads = self._by_name.get((schema or "pg_catalog", name), [])
         # a call that relies on defaults has fewer arguments than the function
-        return next((f for f in self.functions if f.schema == schema and f.name == name and f.nargs > nargs), None)
+        return next((f for f in overloads if f.nargs == nargs), None) or \
+            next((f for f in overloads if f.nargs > nargs), None)
 
 
 def read(conn: Connection[Any], exposed_schemas: tuple[str, ...] | None = None,
