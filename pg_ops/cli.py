@@ -33,14 +33,21 @@ def positive_scale(text: str) -> float:
     return value
 
 
-def restore_jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--jobs must be a whole number, got {text!r}") from None
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"--jobs must be from 1 to 64 (pg_restore's parallel jobs), got {value}")
-    return value
+def whole_number(flag: str, low: int, high: int, meaning: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number from low to high, or one line naming the flag."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{flag} must be from {low} to {high}{meaning}, got {value}")
+        return value
+    return parse
+
+
+restore_jobs = whole_number("--jobs", 1, 64, " (pg_restore's parallel jobs)")
+port_number = whole_number("--port", 1, 65535)
 
 
 def new_database(text: str) -> str:
@@ -48,16 +55,6 @@ def new_database(text: str) -> str:
         raise argparse.ArgumentTypeError(f"--into must name a database in 1 to 63 bytes (PostgreSQL cuts longer "
                                          f"names), got {text!r}")
     return text
-
-
-def port_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--port must be a whole number, got {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"--port must be from 1 to 65535, got {value}")
-    return value
 
 
 def _sandbox(args: argparse.Namespace) -> int:

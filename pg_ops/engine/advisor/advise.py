@@ -13,7 +13,6 @@ otherwise it is dropped concurrently. Every decision, with its figures, goes to 
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from pg_ops.engine import sqlfiles
 from pg_ops.engine.advisor.candidates import Candidate, TableName, generate
 from pg_ops.engine.db import Connection, Target, connect
 from pg_ops.engine.errors import PgOpsError
-from pg_ops.engine.lint import linter, sql_tree
+from pg_ops.engine.lint import evidence, linter, sql_tree
 from pg_ops.engine.migrations import advisory_lock, index_lifecycle
 from pg_ops.engine.migrations.migration_files import IndexBuild
 from pg_ops.engine.proof import benchmark, suite
@@ -222,25 +221,13 @@ def estimate(conn: Connection, queries: list[SuiteQuery], candidates: list[Candi
 
 
 def _generic_cost(conn: Connection, statement: str, role: str) -> float:
-    """A pg_stat_statements statement's generic plan cost as the role that sent it (its parameters unknown)."""
-    conn.execute("select set_config('request.jwt.claims', %s, false)",
-                 (json.dumps({"sub": str(uuid.UUID(int=1)), "role": role}),))
-    conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
-    try:
-        conn.execute("set plan_cache_mode = force_generic_plan")
-        # the statement is the server's own normalized text, not user input
-        conn.execute(sql.SQL("prepare pgops_advice as {}").format(sql.SQL(statement)))
-        count = max((int(n) for n in re.findall(r"\$(\d+)", statement)), default=0)
-        execute = sql.SQL("execute pgops_advice({})").format(sql.SQL(", ").join([sql.NULL] * count)) if count \
-            else sql.SQL("execute pgops_advice")
-        row = conn.execute(sql.SQL("explain (format json) {}").format(execute)).fetchone()
-        assert row is not None
-        return float(row["QUERY PLAN"][0]["Plan"]["Total Cost"])
-    finally:
-        conn.execute("reset role")
-        conn.execute("reset plan_cache_mode")
-        if conn.execute("select 1 from pg_catalog.pg_prepared_statements where name = 'pgops_advice'").fetchone():
-            conn.execute("deallocate pgops_advice")
+    """A pg_stat_statements statement's generic plan cost as the role that sent it (its parameters unknown),
+    planned as the linter's evidence plans it."""
+    # the statement is the server's own normalized text, not user input
+    with conn.transaction(force_rollback=True), conn.cursor() as cur:
+        plan = evidence.probe(cur, role, sql.SQL(statement),
+                              evidence.parameter_count(statement))
+    return float(plan["Plan"]["Total Cost"])
 
 
 def app_statements(conn: Connection, limit: int = 100) -> list[tuple[str, str]]:

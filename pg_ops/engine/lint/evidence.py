@@ -65,7 +65,10 @@ def fragments(plan: dict[str, Any], names: tuple[str, ...], table: str) -> tuple
     return per_row, once
 
 
-def _probe(cur: Any, role: str, statement: sql.Composable, prepared_params: int | None = None) -> dict[str, Any]:
+def probe(cur: Any, role: str, statement: sql.Composable, prepared_params: int | None = None) -> dict[str, Any]:
+    """The JSON plan of a statement as the role, with a request's claims, inside a savepoint (so inside a
+    transaction); with prepared_params, a generic plan (PREPARE under force_generic_plan, EXECUTE with NULLs):
+    how a pg_stat_statements text is planned when its parameters are unknown."""
     claims = json.dumps({"sub": PROBE_USER, "role": role})
     cur.execute("savepoint pg_ops_probe")
     try:
@@ -102,7 +105,8 @@ def _table_statement(cur: Any, schema: str, table: str, command: str) -> sql.Com
     return sql.SQL("select * from {}").format(name)
 
 
-def _params(query: str) -> int:
+def parameter_count(query: str) -> int:
+    """The highest $n of a normalized statement."""
     return max((int(n) for n in re.findall(r"\$(\d+)", query)), default=0)
 
 
@@ -127,9 +131,9 @@ def attach(conn: Connection[Any], found: list[Finding]) -> None:
                     if finding.statement is not None:
                         # the statement text is the server's own normalized form, not user input
                         statement: sql.Composable = sql.SQL(finding.statement)
-                        plans[key] = _probe(cur, finding.plan_role, statement, _params(finding.statement))
+                        plans[key] = probe(cur, finding.plan_role, statement, parameter_count(finding.statement))
                     else:
-                        plans[key] = _probe(cur, finding.plan_role, _table_statement(cur, schema, table,
+                        plans[key] = probe(cur, finding.plan_role, _table_statement(cur, schema, table,
                                                                                       finding.command))
                 except psycopg.Error as exc:
                     plans[key] = str(exc).splitlines()[0]

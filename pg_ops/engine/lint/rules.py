@@ -88,7 +88,8 @@ class Finding:
         return RULES[self.rule].severity
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "category": self.category, "severity": self.severity, "object": self.object,
+        return {"rule": self.rule, "title": RULES[self.rule].title, "category": self.category,
+                "severity": self.severity, "object": self.object,
                 "why": self.why, "fix": self.fix, "evidence": self.evidence, "accepted": self.accepted}
 
 
