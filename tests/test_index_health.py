@@ -33,6 +33,9 @@ PLANTED = """
   create table public.churn (id bigint primary key, body text not null);
   insert into public.churn select i, md5(i::text) || md5((7 * i)::text) from generate_series(1, 200000) i;
   create index churn_body_idx on public.churn (body);
+  create table public.coupon_uses (id bigint generated always as identity primary key,
+                                   coupon_code text not null references public.coupons (code), used_at timestamptz not null);
+  create index coupon_uses_coupon_code_idx on public.coupon_uses (coupon_code, used_at);
   delete from public.churn where id % 10 <> 0;
 """
 
@@ -88,11 +91,14 @@ def test_unused_never_names_an_index_that_enforces_a_constraint(planted: list[Fi
     unused = _objects(planted, "unused_index")
     assert "index public.coupons_note_idx" in unused
     assert not {o for o in unused if o.endswith("_pkey") or o.endswith("_key")}
+    # what a delete of a coupon will scan: dropping it would make the foreign key unindexed
+    assert "index public.coupon_uses_coupon_code_idx" not in unused
     with connection(monitoring_schema.role_dsn(demo_db, "Health-pw-4242")) as conn:
         usage: dict[str, Any] = {r["index_name"]: r for r in conn.execute(
             "select index_name, usage, statistics_since from monitoring.index_usage where schema = 'public'")}
     assert usage["churn_pkey"]["usage"] == "CONSTRAINT_ONLY" and usage["coupons_code_key"]["usage"] == "CONSTRAINT_ONLY"
     assert usage["coupons_note_idx"]["usage"] == "NEVER_USED" and usage["churn_pkey"]["statistics_since"] is not None
+    assert usage["coupon_uses_coupon_code_idx"]["usage"] == "FOREIGN_KEY_ONLY"
 
 
 def test_bloat_is_estimated_for_tables_and_indexes(planted: list[Finding]) -> None:

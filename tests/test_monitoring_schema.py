@@ -45,7 +45,7 @@ def test_every_view_reads_plausibly_as_the_monitoring_role(monitored: str, demo_
     assert size["total_bytes"] > size["index_bytes"] > 0 and size["table_bytes"] > 0
     assert {r["table_name"] for r in views["table_statistics"]} >= {"orders", "order_items", "products"}
     assert {r["usage"] for r in views["index_usage"]} <= {"NEVER_USED", "RARELY_USED", "FREQUENTLY_USED",
-                                                            "CONSTRAINT_ONLY"}
+                                                            "CONSTRAINT_ONLY", "FOREIGN_KEY_ONLY"}
     assert views["cache_hit_ratio"][0]["scope"] == "database" and 0 < views["cache_hit_ratio"][0]["hit_ratio"] <= 100
     [info] = views["statements_info"]
     assert info["entries"] > 0 and info["max_entries"] == 10000

@@ -1,6 +1,9 @@
 -- Every index of the application's tables: how often it is scanned, its size, and a verdict. An index that
 -- enforces uniqueness (a primary key, a unique or exclusion constraint) works on every write without being
 -- scanned: never scanned, it is CONSTRAINT_ONLY, not NEVER_USED (dropping it would drop the constraint).
+-- An index led by a foreign key's columns is FOREIGN_KEY_ONLY when never scanned: it is what a delete or key
+-- update of a referenced row will scan, and dropping it makes the key unindexed (pg-index-health keeps foreign
+-- key indexes out of its unused ones for the same reason).
 -- statistics_since: when the counts began (the last reset, else the server's start).
 -- Size is pages as of the last VACUUM, ANALYZE or CREATE INDEX (pg_class.relpages): asking the filesystem per
 -- index (pg_relation_size) costs 20 ms per read at 1,000 indexes.
@@ -16,6 +19,12 @@ select s.schemaname as schema, s.relname as table_name, s.indexrelname as index_
        case when s.idx_scan = 0 and (x.indisunique or x.indisexclusion
                                      or exists (select 1 from pg_constraint k where k.conindid = s.indexrelid))
                  then 'CONSTRAINT_ONLY'
+            when s.idx_scan = 0 and exists (
+                   select 1 from pg_constraint f
+                   where f.contype = 'f' and f.conrelid = s.relid
+                     and (x.indkey::int2[])[0:array_length(f.conkey, 1) - 1] @> f.conkey
+                     and (x.indkey::int2[])[0:array_length(f.conkey, 1) - 1] <@ f.conkey)
+                 then 'FOREIGN_KEY_ONLY'
             when s.idx_scan = 0 then 'NEVER_USED'
             when s.idx_scan < 100 then 'RARELY_USED'
             else 'FREQUENTLY_USED' end as usage,
