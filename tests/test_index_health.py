@@ -34,7 +34,8 @@ PLANTED = """
   insert into public.churn select i, md5(i::text) || md5((7 * i)::text) from generate_series(1, 200000) i;
   create index churn_body_idx on public.churn (body);
   create table public.coupon_uses (id bigint generated always as identity primary key,
-                                   coupon_code text not null references public.coupons (code), used_at timestamptz not null);
+                                   coupon_code text not null references public.coupons (code),
+                                   used_at timestamptz not null);
   create index coupon_uses_coupon_code_idx on public.coupon_uses (coupon_code, used_at);
   delete from public.churn where id % 10 <> 0;
 """

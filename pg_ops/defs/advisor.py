@@ -33,7 +33,7 @@ def index_advisor(context: dg.AssetExecutionContext, target: PostgresTarget,
                                executions=config.executions, write_window_s=config.write_window_s,
                                plan_only=config.plan_only)
     advice = advise.run(target.db, settings, log=context.log.info)
-    estimates = [{"index": e.candidate.label, "for_queries": ", ".join(e.for_queries), "planted": e.planted,
+    estimates = [{"index": e.candidate.label, "for_queries": ", ".join(e.query_labels()), "planted": e.planted,
                   "measured": e.measurable,
                   "cost_before": round(e.cost_before, 1), "cost_after": round(e.cost_after, 1),
                   "estimated_gain": f"{e.gain:.0%}"} for e in advice.estimates]

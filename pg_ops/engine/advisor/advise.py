@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pglast
@@ -26,7 +27,9 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from pg_ops.engine import sqlfiles
+from pg_ops.engine.advisor import nested
 from pg_ops.engine.advisor.candidates import Candidate, TableName, generate
+from pg_ops.engine.advisor.nested import NestedStatement
 from pg_ops.engine.db import Connection, Target, connect
 from pg_ops.engine.errors import PgOpsError
 from pg_ops.engine.lint import evidence, linter, sql_tree
@@ -44,6 +47,9 @@ class Settings:
     margin: float = 0.2  # each query the index was meant for: p95 after <= p95 before * (1 - margin)
     write_limit: float = 1.5  # the app's writes to the table: mean after <= mean before * limit + slack
     write_slack_ms: float = 0.2
+    # a query an index is meant for only inside a function may not get slower than p95 * (1 + margin) + this:
+    # a 2 ms dashboard's p95 moves by more than 20% under the app's own load
+    query_slack_ms: float = 1.0
     min_estimated_gain: float = 0.5  # dexter's rule: build only what cuts a query's plan cost by half
     max_indexes: int = 3
     executions: int = 100
@@ -78,10 +84,17 @@ class Estimate:
     # found for a statement of pg_stat_statements outside the suite: pg_ops cannot time it, so it is listed and
     # never built (advice that is not proven is not acted on)
     measurable: bool = True
+    # the queries it is meant for only through a statement inside a function they call (query -> function):
+    # that statement may not run for the suite's parameters, so those queries must not get slower rather than
+    # faster (see _judge)
+    inside: dict[str, str] = field(default_factory=dict)
 
     @property
     def gain(self) -> float:
         return 1 - self.cost_after / self.cost_before if self.cost_before else 0.0
+
+    def query_labels(self) -> list[str]:
+        return [f"{q} (inside {self.inside[q]})" if q in self.inside else q for q in self.for_queries]
 
 
 @dataclass
@@ -97,7 +110,8 @@ class Decision:
     def record(self, run_id: str) -> dict[str, Any]:
         e = self.estimate
         return {"run_id": run_id, "index_name": e.candidate.name, "definition": e.candidate.label,
-                "planted": e.planted, "for_queries": e.for_queries, "estimated_cost_before": e.cost_before,
+                "planted": e.planted, "for_queries": e.for_queries, "inside_functions": Jsonb(e.inside),
+                "estimated_cost_before": e.cost_before,
                 "estimated_cost_after": e.cost_after, "p95_ms_before": Jsonb(self.p95_before),
                 "p95_ms_after": Jsonb(self.p95_after) if self.p95_after else None,
                 "write_ms_before": self.write_before, "write_ms_after": self.write_after,
@@ -117,7 +131,7 @@ class Advice:
         found = [e for e in self.estimates if not e.planted and e.measurable]
         out = [f"{len(found)} of {self.candidates} candidates cut a query's estimated cost enough to be built:"]
         out += [f"  {e.candidate.label}: cost {e.cost_before:,.1f} -> {e.cost_after:,.1f} ({e.gain:.0%}) for "
-                f"{', '.join(e.for_queries)}{' (planted)' if e.planted else ''}"
+                f"{', '.join(e.query_labels())}{' (planted)' if e.planted else ''}"
                 f"{'' if e.measurable else ' (estimated only: not in the suite, so not built)'}"
                 for e in self.estimates]
         for d in self.decisions:
@@ -178,44 +192,81 @@ def _first_parameters(conn: Connection, query: SuiteQuery) -> tuple[list[Any], A
     return [v for k, v in row.items() if k != "sub"], row.get("sub")
 
 
+def _weigh(conn: Connection, hypopg: str, candidates: list[Candidate], cost: Callable[[], float]
+           ) -> list[tuple[float, Candidate]]:
+    """(cost with the candidate, candidate) for each candidate as a hypothetical index (HypoPG: nothing is built)."""
+    options = []
+    for candidate in candidates:
+        conn.execute(sql.SQL("select {}.hypopg_create_index(%s)").format(sql.Identifier(hypopg)),
+                     (candidate.statement(concurrently=False).as_string(conn),))
+        try:
+            options.append((cost(), candidate))
+        except psycopg.Error:
+            continue
+        finally:
+            conn.execute(sql.SQL("select {}.hypopg_reset()").format(sql.Identifier(hypopg)))
+    return options
+
+
+def _statement_tables(statement: str) -> set[TableName]:
+    try:
+        trees = [raw.stmt for raw in pglast.parse_sql(statement) if raw.stmt is not None]
+    except pglast.parser.ParseError:
+        return set()
+    return {(schema or "public", name) for tree in trees for schema, name in sql_tree.relations(tree)}
+
+
 def estimate(conn: Connection, queries: list[SuiteQuery], candidates: list[Candidate], hypopg: str,
-             min_gain: float, planted: tuple[Candidate, ...] = ()) -> list[Estimate]:
-    """Each query's plan cost without and with each candidate on one of its tables (HypoPG: nothing is built);
-    per query the best candidate that cuts its cost by min_gain; the planted ones whatever they do."""
+             min_gain: float, planted: tuple[Candidate, ...] = (),
+             inner: dict[str, list[NestedStatement]] | None = None) -> list[Estimate]:
+    """Each query's plan cost without and with each candidate on one of its tables; per query the best candidate
+    that cuts its cost by min_gain; the planted ones whatever they do. Then the same for each statement inside
+    the functions the query calls (inner), planned generically as the role it runs as."""
     best: dict[Candidate, Estimate] = {}
     planted_estimates: dict[Candidate, Estimate] = {p: Estimate(p, [], 0.0, 0.0, planted=True) for p in planted}
+
+    def choose(query: str, before: float, options: list[tuple[float, Candidate]], inside: str | None) -> None:
+        if not options or not before:
+            return
+        after, chosen = min(options, key=lambda o: (o[0], len(o[1].columns)))
+        if 1 - after / before < min_gain:
+            return
+        e = best.setdefault(chosen, Estimate(chosen, [], 0.0, 0.0))
+        if query not in e.for_queries:
+            e.for_queries.append(query)
+            if inside is not None:
+                e.inside[query] = inside
+        elif inside is None:
+            e.inside.pop(query, None)  # the query's own statement wants it too
+        e.cost_before, e.cost_after = e.cost_before + before, e.cost_after + after
+
     for query in queries:
-        tables = _tables([query])
         params = _first_parameters(conn, query)
         if params is None:
             continue
+        tables = _tables([query])
         try:
             before = _plan_cost(conn, query, *params)
         except psycopg.Error:
             continue  # a statement this database cannot plan (a function it lacks): not advised on
-        options: list[tuple[float, Candidate]] = []
-        for candidate in list(candidates) + list(planted):
-            if (candidate.schema, candidate.table) not in tables:
-                continue
-            conn.execute(sql.SQL("select {}.hypopg_create_index(%s)").format(sql.Identifier(hypopg)),
-                         (candidate.statement(concurrently=False).as_string(conn),))
+        for planted_one in planted:
+            if (planted_one.schema, planted_one.table) in tables:
+                for after, _ in _weigh(conn, hypopg, [planted_one], partial(_plan_cost, conn, query, *params)):
+                    e = planted_estimates[planted_one]
+                    e.for_queries.append(query.name)
+                    e.cost_before, e.cost_after = e.cost_before + before, e.cost_after + after
+        mine = [c for c in candidates if (c.schema, c.table) in tables]
+        choose(query.name, before, _weigh(conn, hypopg, mine, partial(_plan_cost, conn, query, *params)), None)
+        for nested_statement in (inner or {}).get(query.name, []):
+            role = nested_statement.role or query.role
+            tables = _statement_tables(nested_statement.text)
             try:
-                after = _plan_cost(conn, query, *params)
-            finally:
-                conn.execute(sql.SQL("select {}.hypopg_reset()").format(sql.Identifier(hypopg)))
-            if candidate in planted_estimates:
-                e = planted_estimates[candidate]
-                e.for_queries.append(query.name)
-                e.cost_before, e.cost_after = e.cost_before + before, e.cost_after + after
-            else:
-                options.append((after, candidate))
-        if not options:
-            continue
-        after, chosen = min(options, key=lambda o: (o[0], len(o[1].columns)))
-        if before and 1 - after / before >= min_gain:
-            e = best.setdefault(chosen, Estimate(chosen, [], 0.0, 0.0))
-            e.for_queries.append(query.name)
-            e.cost_before, e.cost_after = e.cost_before + before, e.cost_after + after
+                before = _generic_cost(conn, nested_statement.text, role)
+            except psycopg.Error:
+                continue
+            mine = [c for c in candidates if (c.schema, c.table) in tables]
+            options = _weigh(conn, hypopg, mine, partial(_generic_cost, conn, nested_statement.text, role))
+            choose(query.name, before, options, nested_statement.function)
     ranked = sorted(best.values(), key=lambda e: e.cost_after - e.cost_before)
     return ranked + [e for e in planted_estimates.values() if e.for_queries]
 
@@ -252,10 +303,7 @@ def app_statements(conn: Connection, limit: int = 100) -> list[tuple[str, str]]:
 def estimate_statements(conn: Connection, statements: list[tuple[str, str]], hypopg: str, min_gain: float,
                         known: set[Candidate]) -> list[Estimate]:
     """The same weighing for the app's statements outside the suite: listed, never built."""
-    tables = set()
-    for statement, _ in statements:
-        tables |= {(s or "public", n) for tree in pglast.parse_sql(statement) if tree.stmt is not None
-                   for s, n in sql_tree.relations(tree.stmt)}
+    tables = set().union(*(_statement_tables(statement) for statement, _ in statements))
     columns, existing = _catalog(conn, tables)
     found: dict[Candidate, Estimate] = {}
     for statement, role in statements:
@@ -264,18 +312,8 @@ def estimate_statements(conn: Connection, statements: list[tuple[str, str]], hyp
             before = _generic_cost(conn, statement, role)
         except psycopg.Error:
             continue
-        options = []
-        for candidate in generate([statement], columns, existing):
-            if candidate in known:
-                continue
-            conn.execute(sql.SQL("select {}.hypopg_create_index(%s)").format(sql.Identifier(hypopg)),
-                         (candidate.statement(concurrently=False).as_string(conn),))
-            try:
-                options.append((_generic_cost(conn, statement, role), candidate))
-            except psycopg.Error:
-                continue
-            finally:
-                conn.execute(sql.SQL("select {}.hypopg_reset()").format(sql.Identifier(hypopg)))
+        mine = [c for c in generate([statement], columns, existing) if c not in known]
+        options = _weigh(conn, hypopg, mine, partial(_generic_cost, conn, statement, role))
         if not options:
             continue
         after, chosen = min(options, key=lambda o: (o[0], len(o[1].columns)))
@@ -324,18 +362,33 @@ def _p95s(target: Target | str, queries: list[SuiteQuery], settings: Settings, p
 
 
 def _judge(d: Decision, settings: Settings) -> tuple[str, str]:
-    slower = [q for q in d.estimate.for_queries
-              if d.p95_before.get(q) is None or d.p95_after.get(q) is None
-              or d.p95_after[q] > d.p95_before[q] * (1 - settings.margin)]  # type: ignore[operator]
+    """Kept when every query the index was meant for got `margin` faster (p95), except those it is meant for only
+    inside a function: one of the queries must get faster and those may not get slower beyond margin and
+    query_slack_ms; and the app's writes stayed within the limit."""
+    e = d.estimate
+
+    def p95s(q: str) -> tuple[float, float] | None:
+        before, after = d.p95_before.get(q), d.p95_after.get(q)
+        return None if before is None or after is None else (before, after)
+
+    faster = {q for q in e.for_queries if (m := p95s(q)) and m[1] <= m[0] * (1 - settings.margin)}
+    not_faster = [q for q in e.for_queries if q not in faster]
+    slower_inside = [q for q in e.for_queries if q in e.inside and (
+        (m := p95s(q)) is None or m[1] > m[0] * (1 + settings.margin) + settings.query_slack_ms)]
     figures = ", ".join(f"{q} p95 {d.p95_before.get(q) or 0:.2f} -> {d.p95_after.get(q) or 0:.2f} ms"
-                        for q in d.estimate.for_queries)
+                        for q in e.for_queries)
     if d.write_before is not None and d.write_after is not None:
         writes = f"the app's writes {d.write_before:.3f} -> {d.write_after:.3f} ms"
         too_slow = d.write_after > d.write_before * settings.write_limit + settings.write_slack_ms
     else:
         writes, too_slow = "no application writes to the table during the windows", False
-    if slower:
-        return "dropped", f"{figures}: {', '.join(slower)} not {settings.margin:.0%} faster; {writes}"
+    direct_not_faster = [q for q in not_faster if q not in e.inside]
+    if direct_not_faster or not faster:
+        return "dropped", (f"{figures}: {', '.join(direct_not_faster or not_faster)} not {settings.margin:.0%} "
+                           f"faster; {writes}")
+    if slower_inside:
+        return "dropped", (f"{figures}: {', '.join(slower_inside)} more than {settings.margin:.0%} + "
+                           f"{settings.query_slack_ms:g} ms slower; {writes}")
     if too_slow:
         return "dropped", f"{figures}; but {writes}, over {settings.write_limit:g}x + {settings.write_slack_ms} ms"
     return "kept", f"{figures}; {writes}"
@@ -394,9 +447,13 @@ def run(target: Target | str, settings: Settings | None = None, log: Log = lambd
         hypopg = str(_one(conn, "select extnamespace::regnamespace::text as v from pg_extension "
                                 "where extname = 'hypopg'"))
         try:
-            columns, existing = _catalog(conn, _tables(queries))
-            candidates = generate([s for q in queries for s in q.statements], columns, existing)
-            estimates = estimate(conn, queries, candidates, hypopg, settings.min_estimated_gain, settings.planted)
+            inner = {q.name: _unique([n for s in q.statements for n in nested.statements(conn, s)]) for q in queries}
+            inner_texts = [n.text for found in inner.values() for n in found]
+            tables = _tables(queries).union(*(_statement_tables(text) for text in inner_texts))
+            columns, existing = _catalog(conn, tables)
+            candidates = generate([s for q in queries for s in q.statements] + inner_texts, columns, existing)
+            estimates = estimate(conn, queries, candidates, hypopg, settings.min_estimated_gain, settings.planted,
+                                 inner)
             estimates += estimate_statements(conn, app_statements(conn), hypopg, settings.min_estimated_gain,
                                              {e.candidate for e in estimates})
         finally:
@@ -417,6 +474,10 @@ def run(target: Target | str, settings: Settings | None = None, log: Log = lambd
                 decisions.append(decision)
     listed = chosen + [e for e in estimates if not e.measurable]
     return Advice(run_id, len(candidates), listed, decisions, time.perf_counter() - started, notes)
+
+
+def _unique(statements: list[NestedStatement]) -> list[NestedStatement]:
+    return list(dict.fromkeys(statements))
 
 
 def _try(target: Target | str, e: Estimate, queries: list[SuiteQuery], settings: Settings, log: Log) -> Decision:

@@ -228,3 +228,40 @@ def controls_transactions(language: str, definition: str) -> bool:
         return False
     text = json.dumps(pglast.parse_plpgsql(definition))
     return '"PLpgSQL_stmt_commit"' in text or '"PLpgSQL_stmt_rollback"' in text
+
+
+def parameterize(statement: ast.Node, types: dict[str, str]) -> str | None:
+    """The statement with each variable (an unqualified name in types, or a `$n` keyed "$n") as a typed
+    parameter `$k::type`, numbered densely by first use, as PL/pgSQL and SQL functions pass them to the planner;
+    None when a type cannot be written as a cast."""
+    numbers: dict[str, int] = {}
+
+    def placeholder(key: str) -> ast.Node:
+        number = numbers.setdefault(key, len(numbers) + 1)
+        cast = pglast.parse_sql(f"select $1::{types[key]}")[0].stmt
+        assert isinstance(cast, ast.SelectStmt) and cast.targetList
+        value = cast.targetList[0].val
+        assert isinstance(value, ast.TypeCast) and isinstance(value.arg, ast.ParamRef)
+        value.arg.number = number
+        return value
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, ast.ColumnRef) and node.fields and len(node.fields) == 1 \
+                and isinstance(node.fields[0], ast.String) and node.fields[0].sval in types:
+            return placeholder(str(node.fields[0].sval))
+        if isinstance(node, ast.ParamRef) and f"${node.number}" in types:
+            return placeholder(f"${node.number}")
+        if isinstance(node, ast.Node):
+            for field in node:
+                value = getattr(node, field)
+                if isinstance(value, ast.Node):
+                    setattr(node, field, rewrite(value))
+                elif isinstance(value, (list, tuple)):
+                    setattr(node, field, tuple(rewrite(v) for v in value))
+        return node
+
+    copy = pglast.parse_sql(deparse(statement))[0].stmt  # the caller's tree stays as it was
+    try:
+        return deparse(rewrite(copy))
+    except pglast.parser.ParseError:
+        return None
