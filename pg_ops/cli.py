@@ -353,7 +353,8 @@ def _advise(args: argparse.Namespace) -> int:
     from pg_ops.local import sandbox
 
     dsn = args.dsn or (sandbox.running_info().dsn() if args.sandbox else require_dsn())
-    settings = advise.Settings(margin=args.margin, write_limit=args.write_limit, max_indexes=args.max_indexes,
+    settings = advise.Settings(margin=args.margin, min_gain_ms=args.min_gain_ms, write_limit=args.write_limit,
+                               max_indexes=args.max_indexes,
                                executions=args.executions, write_window_s=args.write_window, plan_only=args.plan)
     advice = advise.run(dsn, settings, log=print)
     print("\n".join(advice.lines()))
@@ -474,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     adv.add_argument("--plan", action="store_true", help="estimate only (HypoPG): build nothing")
     adv.add_argument("--margin", type=float, default=0.2, help="how much faster (p95) each query an index was "
                      "meant for must get to keep it (default 0.2)")
+    adv.add_argument("--min-gain-ms", type=float, default=0.5, help="and by at least this many milliseconds "
+                     "(default 0.5)")
     adv.add_argument("--write-limit", type=float, default=1.5, help="how much slower the app's writes to the "
                      "table may get (default 1.5x)")
     adv.add_argument("--max-indexes", type=int, default=3, help="at most this many found indexes built (default 3)")

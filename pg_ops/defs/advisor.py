@@ -13,6 +13,7 @@ ADVICE_GROUP = "advice"
 
 class AdvisorConfig(dg.Config):
     margin: float = 0.2  # each query an index was meant for must be this much faster (p95) to keep it
+    min_gain_ms: float = 0.5  # and by at least this many milliseconds
     write_limit: float = 1.5  # the app's writes to the table may get at most this much slower
     min_estimated_gain: float = 0.5  # HypoPG: build only what cuts a query's plan cost by this share
     max_indexes: int = 3
@@ -28,7 +29,7 @@ def index_advisor(context: dg.AssetExecutionContext, target: PostgresTarget,
     """Candidate indexes from the app's statements, weighed with HypoPG as the real role; the best few built
     concurrently and kept only if the queries they were meant for got faster and the app's writes did not get
     slower beyond the limits; the rest dropped. Every decision is in pgops.index_advice."""
-    settings = advise.Settings(margin=config.margin, write_limit=config.write_limit,
+    settings = advise.Settings(margin=config.margin, min_gain_ms=config.min_gain_ms, write_limit=config.write_limit,
                                min_estimated_gain=config.min_estimated_gain, max_indexes=config.max_indexes,
                                executions=config.executions, write_window_s=config.write_window_s,
                                plan_only=config.plan_only)

@@ -45,6 +45,9 @@ PREFIX = "pgops_advised_"
 @dataclass(frozen=True)
 class Settings:
     margin: float = 0.2  # each query the index was meant for: p95 after <= p95 before * (1 - margin)
+    # and at least this much faster: a sub-millisecond p95 moves by 2x between two measurements on a busy
+    # server, and an index that saves less than this is not worth its cost on every write
+    min_gain_ms: float = 0.5
     write_limit: float = 1.5  # the app's writes to the table: mean after <= mean before * limit + slack
     write_slack_ms: float = 0.2
     # a query an index is meant for only inside a function may not get slower than p95 * (1 + margin) + this:
@@ -61,6 +64,8 @@ class Settings:
     def __post_init__(self) -> None:
         """A setting out of range is one line before anything is read or built."""
         checks = [(0 < self.margin < 1, f"margin must be between 0 and 1 (0.2 = 20% faster), got {self.margin:g}"),
+                  (0 <= self.min_gain_ms <= 60_000, f"min_gain_ms must be from 0 to 60000, got "
+                                                    f"{self.min_gain_ms:g}"),
                   (self.write_limit >= 1, f"write_limit must be at least 1 (1.5 = writes at most 1.5x slower), got "
                                           f"{self.write_limit:g}"),
                   (0 < self.min_estimated_gain < 1, "min_estimated_gain must be between 0 and 1, got "
@@ -362,8 +367,8 @@ def _p95s(target: Target | str, queries: list[SuiteQuery], settings: Settings, p
 
 
 def _judge(d: Decision, settings: Settings) -> tuple[str, str]:
-    """Kept when every query the index was meant for got `margin` faster (p95), except those it is meant for only
-    inside a function: one of the queries must get faster and those may not get slower beyond margin and
+    """Kept when every query the index was meant for got `margin` and min_gain_ms faster (p95), except those it is
+    meant for only inside a function: one of the queries must get faster and those may not get slower beyond margin and
     query_slack_ms; and the app's writes stayed within the limit."""
     e = d.estimate
 
@@ -371,7 +376,8 @@ def _judge(d: Decision, settings: Settings) -> tuple[str, str]:
         before, after = d.p95_before.get(q), d.p95_after.get(q)
         return None if before is None or after is None else (before, after)
 
-    faster = {q for q in e.for_queries if (m := p95s(q)) and m[1] <= m[0] * (1 - settings.margin)}
+    faster = {q for q in e.for_queries if (m := p95s(q)) and m[1] <= m[0] * (1 - settings.margin)
+              and m[0] - m[1] >= settings.min_gain_ms}
     not_faster = [q for q in e.for_queries if q not in faster]
     slower_inside = [q for q in e.for_queries if q in e.inside and (
         (m := p95s(q)) is None or m[1] > m[0] * (1 + settings.margin) + settings.query_slack_ms)]
@@ -385,7 +391,7 @@ def _judge(d: Decision, settings: Settings) -> tuple[str, str]:
     direct_not_faster = [q for q in not_faster if q not in e.inside]
     if direct_not_faster or not faster:
         return "dropped", (f"{figures}: {', '.join(direct_not_faster or not_faster)} not {settings.margin:.0%} "
-                           f"faster; {writes}")
+                           f"and {settings.min_gain_ms:g} ms faster; {writes}")
     if slower_inside:
         return "dropped", (f"{figures}: {', '.join(slower_inside)} more than {settings.margin:.0%} + "
                            f"{settings.query_slack_ms:g} ms slower; {writes}")
