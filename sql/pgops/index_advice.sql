@@ -17,5 +17,6 @@ create table if not exists pgops.index_advice (
   decision text not null check (decision in ('kept', 'dropped', 'failed')),
   reason text not null
 );
--- added after the first release: the queries an index is meant for only through a function's inner statement
-alter table pgops.index_advice add column if not exists inside_functions jsonb;  -- query -> function
+-- added after the first release (a ledger created before gets them here):
+alter table pgops.index_advice add column if not exists inside_functions jsonb;  -- query -> function it serves
+alter table pgops.index_advice add column if not exists p95_ms_without jsonb;  -- re-measured after a drop

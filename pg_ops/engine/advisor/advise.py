@@ -12,7 +12,9 @@ otherwise it is dropped concurrently. Every decision, with its figures, goes to 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -109,6 +111,8 @@ class Decision:
     p95_after: dict[str, float | None] = field(default_factory=dict)
     write_before: float | None = None
     write_after: float | None = None
+    # measured again after the index was dropped, for queries that looked slower with it (see _try)
+    p95_without: dict[str, float | None] = field(default_factory=dict)
     decision: str = "failed"
     reason: str = ""
 
@@ -119,6 +123,7 @@ class Decision:
                 "estimated_cost_before": e.cost_before,
                 "estimated_cost_after": e.cost_after, "p95_ms_before": Jsonb(self.p95_before),
                 "p95_ms_after": Jsonb(self.p95_after) if self.p95_after else None,
+                "p95_ms_without": Jsonb(self.p95_without) if self.p95_without else None,
                 "write_ms_before": self.write_before, "write_ms_after": self.write_after,
                 "decision": self.decision, "reason": self.reason}
 
@@ -366,21 +371,29 @@ def _p95s(target: Target | str, queries: list[SuiteQuery], settings: Settings, p
     return {r.name: r.p95 for r in run.results}
 
 
+def _slower_inside(d: Decision, settings: Settings, baseline: dict[str, float | None] | None = None) -> list[str]:
+    """The queries the index is meant for only inside a function whose p95 with it is over the baseline's (before
+    it was built, unless given) by more than margin and query_slack_ms."""
+    baseline = d.p95_before if baseline is None else baseline
+    slower = []
+    for q in d.estimate.for_queries:
+        if q not in d.estimate.inside:
+            continue
+        was, now = baseline.get(q), d.p95_after.get(q)
+        if was is None or now is None or now > was * (1 + settings.margin) + settings.query_slack_ms:
+            slower.append(q)
+    return slower
+
+
 def _judge(d: Decision, settings: Settings) -> tuple[str, str]:
     """Kept when every query the index was meant for got `margin` and min_gain_ms faster (p95), except those it is
-    meant for only inside a function: one of the queries must get faster and those may not get slower beyond margin and
-    query_slack_ms; and the app's writes stayed within the limit."""
+    meant for only inside a function: one of the queries must get faster and those may not get slower beyond
+    margin and query_slack_ms; and the app's writes stayed within the limit."""
     e = d.estimate
-
-    def p95s(q: str) -> tuple[float, float] | None:
-        before, after = d.p95_before.get(q), d.p95_after.get(q)
-        return None if before is None or after is None else (before, after)
-
-    faster = {q for q in e.for_queries if (m := p95s(q)) and m[1] <= m[0] * (1 - settings.margin)
-              and m[0] - m[1] >= settings.min_gain_ms}
+    faster = {q for q in e.for_queries if (b := d.p95_before.get(q)) is not None
+              and (a := d.p95_after.get(q)) is not None and a <= b * (1 - settings.margin)
+              and b - a >= settings.min_gain_ms}
     not_faster = [q for q in e.for_queries if q not in faster]
-    slower_inside = [q for q in e.for_queries if q in e.inside and (
-        (m := p95s(q)) is None or m[1] > m[0] * (1 + settings.margin) + settings.query_slack_ms)]
     figures = ", ".join(f"{q} p95 {d.p95_before.get(q) or 0:.2f} -> {d.p95_after.get(q) or 0:.2f} ms"
                         for q in e.for_queries)
     if d.write_before is not None and d.write_after is not None:
@@ -392,12 +405,23 @@ def _judge(d: Decision, settings: Settings) -> tuple[str, str]:
     if direct_not_faster or not faster:
         return "dropped", (f"{figures}: {', '.join(direct_not_faster or not_faster)} not {settings.margin:.0%} "
                            f"and {settings.min_gain_ms:g} ms faster; {writes}")
-    if slower_inside:
-        return "dropped", (f"{figures}: {', '.join(slower_inside)} more than {settings.margin:.0%} + "
-                           f"{settings.query_slack_ms:g} ms slower; {writes}")
     if too_slow:
         return "dropped", f"{figures}; but {writes}, over {settings.write_limit:g}x + {settings.write_slack_ms} ms"
+    slower = _slower_inside(d, settings)
+    if slower:
+        return "dropped", (f"{figures}: {', '.join(slower)} more than {settings.margin:.0%} + "
+                           f"{settings.query_slack_ms:g} ms slower; {writes}")
     return "kept", f"{figures}; {writes}"
+
+
+def _to_confirm(d: Decision, settings: Settings) -> list[str]:
+    """The queries whose slowdown alone drops the index: each is meant for it only inside a function, where the
+    statement it would serve may not even run, so the slowdown may be the server's drift rather than the index."""
+    if _judge(d, settings)[0] == "kept":
+        return []
+    if _judge(d, dataclasses.replace(settings, query_slack_ms=math.inf))[0] != "kept":
+        return []
+    return _slower_inside(d, settings)
 
 
 def _drop(target: Target | str, candidate: Candidate) -> None:
@@ -500,6 +524,21 @@ def _try(target: Target | str, e: Estimate, queries: list[SuiteQuery], settings:
         with connect(target, purpose="advise") as conn:
             d.write_after = _write_mean(conn, table, settings.write_window_s)
         d.decision, d.reason = _judge(d, settings)
+        suspects = _to_confirm(d, settings)
+        if suspects:
+            # before, with, without: a slowdown that stays once the index is gone was the server's, not the index's
+            _drop(target, candidate)
+            d.p95_without = _p95s(target, [q for q in queries if q.name in suspects], settings, "advice_without")
+            without = ", ".join(f"{q} {d.p95_without.get(q) or 0:.2f} ms" for q in suspects)
+            if _slower_inside(d, settings, baseline=d.p95_without):
+                d.reason += f"; measured again without the index: {without}"
+            else:
+                log(f"{', '.join(suspects)} as slow without {candidate.name} ({without}): rebuilding it")
+                index_lifecycle.ensure_index(target, build, log, purpose="advise")
+                d.decision = "kept"
+                d.reason = (_judge(d, dataclasses.replace(settings, query_slack_ms=math.inf))[1]
+                            + f"; {', '.join(suspects)} as slow without the index ({without}): the server's "
+                            "drift, not the index (rebuilt)")
     except (PgOpsError, psycopg.Error) as exc:
         d.decision, d.reason = "failed", str(exc).strip().splitlines()[0]
     if d.decision != "kept":
