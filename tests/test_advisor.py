@@ -79,12 +79,20 @@ def test_the_statements_inside_the_rpcs_are_followed_with_their_variables_as_par
 
 def test_the_plan_builds_nothing_and_names_the_driver_index(withheld: str) -> None:
     # a query the app sends that the suite does not have: estimated from pg_stat_statements, never built
+    with connection(withheld) as conn:  # an RPC of the app the suite does not call
+        conn.execute("create function public.orders_delivered_at(p_at timestamptz) returns setof uuid "
+                     "language plpgsql stable as $$ begin return query select o.id from public.orders o "
+                     "where o.delivered_at = p_at; end $$")
     with as_user(withheld, "authenticated", "00000000-0000-0000-0000-000000000001") as conn:
         conn.execute("select id from public.orders where estimated_delivery_at = %s", (dt.datetime.now(dt.UTC),))
+        conn.execute("select * from public.orders_delivered_at(%s)", (dt.datetime.now(dt.UTC),))
     advice = advise.run(withheld, advise.Settings(plan_only=True))
-    outside = [e for e in advice.estimates if not e.measurable]
-    assert [e.candidate.columns for e in outside] == [("estimated_delivery_at",)]
-    assert "where estimated_delivery_at = $1" in outside[0].for_queries[0] and outside[0].gain >= 0.5
+    outside = {e.candidate.columns: e for e in advice.estimates if not e.measurable}
+    assert set(outside) == {("estimated_delivery_at",), ("delivered_at",)}
+    direct = outside[("estimated_delivery_at",)]
+    assert "where estimated_delivery_at = $1" in direct.for_queries[0] and direct.gain >= 0.5
+    [inside] = outside[("delivered_at",)].for_queries
+    assert inside.endswith("(inside public.orders_delivered_at)") and "orders_delivered_at($1)" in inside
     found = [e for e in advice.estimates if not e.planted and e.measurable]
     driver = next(e for e in found if "driver_orders" in e.for_queries)
     assert driver.candidate.table == "orders" and driver.candidate.columns[0] == "driver_id"

@@ -312,18 +312,24 @@ def app_statements(conn: Connection, limit: int = 100) -> list[tuple[str, str]]:
 
 def estimate_statements(conn: Connection, statements: list[tuple[str, str]], hypopg: str, min_gain: float,
                         known: set[Candidate]) -> list[Estimate]:
-    """The same weighing for the app's statements outside the suite: listed, never built."""
-    tables = set().union(*(_statement_tables(statement) for statement, _ in statements))
-    columns, existing = _catalog(conn, tables)
-    found: dict[Candidate, Estimate] = {}
+    """The same weighing for the app's statements outside the suite, and the statements inside the functions they
+    call: listed, never built."""
+    units: list[tuple[str, str, str]] = []  # (statement, role it runs as, label)
     for statement, role in statements:
         label = " ".join(statement.split())[:80]
+        units.append((statement, role, label))
+        units += [(n.text, n.role or role, f"{label} (inside {n.function})")
+                  for n in _unique(nested.statements(conn, statement))]
+    tables = set().union(*(_statement_tables(text) for text, _, _ in units))
+    columns, existing = _catalog(conn, tables)
+    found: dict[Candidate, Estimate] = {}
+    for text, role, label in units:
         try:
-            before = _generic_cost(conn, statement, role)
+            before = _generic_cost(conn, text, role)
         except psycopg.Error:
             continue
-        mine = [c for c in generate([statement], columns, existing) if c not in known]
-        options = _weigh(conn, hypopg, mine, partial(_generic_cost, conn, statement, role))
+        mine = [c for c in generate([text], columns, existing) if c not in known]
+        options = _weigh(conn, hypopg, mine, partial(_generic_cost, conn, text, role))
         if not options:
             continue
         after, chosen = min(options, key=lambda o: (o[0], len(o[1].columns)))
