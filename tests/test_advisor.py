@@ -9,9 +9,11 @@ import datetime as dt
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pytest
+from psycopg import sql
 
 from pg_ops.defs.advisor import AdvisorConfig, index_advisor
 from pg_ops.defs.resources import PostgresTarget
@@ -137,6 +139,54 @@ def test_the_found_indexes_are_kept_on_measurement_and_a_useless_one_dropped(wit
     row = next(r for r in ledger if r["index_name"] == CREATED_AT.name)
     assert row["inside_functions"]["analytics_dashboard_rolling"] == "private.raw_order_counts"
     assert row["p95_ms_after"]["admin_order_list"] < row["p95_ms_before"]["admin_order_list"]
+
+
+DRIFT_PROBE = """-- A dashboard whose RPC sleeps for the database's pgops_test.delay: the server slowing down.
+-- pg_ops: role=authenticated
+
+select p.id as sub from public.profiles p where p.role = 'admin' and $1::text is not null;
+
+select public.pgops_test_drift();
+"""
+
+
+def test_a_slowdown_that_stays_without_the_index_is_drift_and_the_index_is_rebuilt(withheld: str, pg: SandboxInfo,
+                                                                                    tmp_path: Path) -> None:
+    database = "advisor"
+    with connection(withheld) as conn:
+        conn.execute("drop index concurrently if exists public.orders_customer_id_created_at_idx")
+        conn.execute("create function public.pgops_test_drift() returns void language plpgsql stable as $$ begin "
+                     "perform pg_sleep(coalesce(nullif(current_setting('pgops_test.delay', true), ''), '0')::float);"
+                     " end $$")
+        conn.execute("grant execute on function public.pgops_test_drift() to authenticated")
+    (tmp_path / "drift_probe.sql").write_text(DRIFT_PROBE)
+    queries = [q for q in suite.load() if q.name == "customer_history"] + [suite.parse(tmp_path / "drift_probe.sql")]
+    candidate = Candidate("public", "orders", ("customer_id", "created_at"))
+    estimate = advise.Estimate(candidate, ["customer_history", "drift_probe"], 100.0, 1.0,
+                               inside={"drift_probe": "public.pgops_test_drift"})
+    log: list[str] = []
+
+    def drift_once_built(line: str) -> None:  # the server slows down right after the build, and stays slow
+        log.append(line)
+        if "built in" in line and len([x for x in log if "built in" in x]) == 1:
+            with connection(pg.dsn("postgres")) as conn:
+                conn.execute(sql.SQL("alter database {} set pgops_test.delay = '0.03'").format(
+                    sql.Identifier(database)))
+
+    try:
+        d = advise._try(withheld, estimate, queries, advise.Settings(executions=20, budget_s=3, write_window_s=0),
+                        drift_once_built)
+    finally:
+        with connection(pg.dsn("postgres")) as conn:
+            conn.execute(sql.SQL("alter database {} reset pgops_test.delay").format(sql.Identifier(database)))
+    after, without = d.p95_after["drift_probe"], d.p95_without["drift_probe"]
+    assert after and without and after >= 25 and without >= 25, (d.p95_before, d.p95_after, d.p95_without)
+    assert d.decision == "kept", d.reason
+    assert d.reason.endswith("the server's drift, not the index (rebuilt)")
+    assert sum("built in" in line for line in log) == 2  # built, dropped for the second look, built again
+    with connection(withheld) as conn:
+        assert conn.execute("select x.indisvalid as valid from pg_index x join pg_class c on c.oid = x.indexrelid "
+                            "where c.relname = %s", (candidate.name,)).fetchone() == {"valid": True}
 
 
 def test_a_run_that_died_leaves_nothing_the_next_run_keeps(withheld: str) -> None:
