@@ -232,6 +232,16 @@ def test_a_slower_app_or_no_gain_drops_the_index() -> None:
     assert advise._slower_inside(slower, advise.Settings(), baseline={"dashboard": 2.1}) == ["dashboard"]
     # ...as slow without it, the server drifted (the run rebuilds and keeps it)
     assert advise._slower_inside(slower, advise.Settings(), baseline={"dashboard": 3.9}) == []
+    # only the queries that looked slower are measured again and judged again
+    two = advise.Estimate(USELESS, ["list", "dashboard", "today"], 100.0, 10.0,
+                          inside={"dashboard": "private.f", "today": "private.f"})
+    one_slower = advise.Decision(two, {"list": 10.0, "dashboard": 2.0, "today": 2.0},
+                                 {"list": 2.0, "dashboard": 4.0, "today": 2.0})
+    assert advise._to_confirm(one_slower, advise.Settings()) == ["dashboard"]
+    one_slower.p95_without = {"dashboard": 3.8}
+    assert advise._drifted(one_slower, advise.Settings(), ["dashboard"])
+    one_slower.p95_without = {"dashboard": 2.1}
+    assert not advise._drifted(one_slower, advise.Settings(), ["dashboard"])
     # a direct query not faster, or writes too slow, is decided without that second look
     both = advise.Decision(inside, {"list": 10.0, "dashboard": 2.0}, {"list": 9.0, "dashboard": 4.0})
     assert advise._to_confirm(both, advise.Settings()) == []
