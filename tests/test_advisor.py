@@ -189,6 +189,43 @@ def test_a_slowdown_that_stays_without_the_index_is_drift_and_the_index_is_rebui
                             "where c.relname = %s", (candidate.name,)).fetchone() == {"valid": True}
 
 
+def test_a_gain_seen_only_inside_functions_that_stays_without_the_index_is_drift(withheld: str, pg: SandboxInfo,
+                                                                                    tmp_path: Path) -> None:
+    with connection(withheld) as conn:
+        conn.execute("create or replace function public.pgops_test_drift() returns void language plpgsql stable "
+                     "as $$ begin perform pg_sleep(coalesce(nullif(current_setting('pgops_test.delay', true), ''), "
+                     "'0')::float); end $$")
+        conn.execute("grant execute on function public.pgops_test_drift() to authenticated")
+    (tmp_path / "drift_probe.sql").write_text(DRIFT_PROBE)
+    queries = [suite.parse(tmp_path / "drift_probe.sql")]
+    estimate = advise.Estimate(USELESS, ["drift_probe"], 100.0, 1.0, inside={"drift_probe": "public.pgops_test_drift"})
+    log: list[str] = []
+
+    def set_delay(value: str) -> None:
+        with connection(pg.dsn("postgres")) as conn:
+            conn.execute(sql.SQL("alter database advisor set pgops_test.delay = {}").format(sql.Literal(value)))
+
+    def faster_once_built(line: str) -> None:  # the server gets faster right after the build, and stays so
+        log.append(line)
+        if "built in" in line:
+            set_delay("0")
+
+    set_delay("0.03")
+    try:
+        d = advise._try(withheld, estimate, queries, advise.Settings(executions=20, budget_s=3, write_window_s=0),
+                        faster_once_built)
+    finally:
+        with connection(pg.dsn("postgres")) as conn:
+            conn.execute("alter database advisor reset pgops_test.delay")
+    assert d.p95_before["drift_probe"] and d.p95_before["drift_probe"] >= 25
+    assert d.p95_without["drift_probe"] is not None and d.p95_without["drift_probe"] < 25
+    assert d.decision == "dropped" and d.reason.endswith("as fast (drift_probe "
+                                                         f"{d.p95_without['drift_probe']:.2f} ms): the server's "
+                                                         "drift, not the index"), d.reason
+    with connection(withheld) as conn:
+        assert conn.execute("select to_regclass(%s) as t", (f"public.{USELESS.name}",)).fetchone() == {"t": None}
+
+
 def test_a_run_that_died_leaves_nothing_the_next_run_keeps(withheld: str) -> None:
     with connection(withheld) as conn:  # what a run killed between its build and its decision leaves
         conn.execute("create index pgops_advised_orders_status_idx on public.orders (status)")
@@ -242,6 +279,13 @@ def test_a_slower_app_or_no_gain_drops_the_index() -> None:
     assert advise._drifted(one_slower, advise.Settings(), ["dashboard"])
     one_slower.p95_without = {"dashboard": 2.1}
     assert not advise._drifted(one_slower, advise.Settings(), ["dashboard"])
+    # a kept index whose every query it serves only inside functions: its gain is measured again too
+    only_inside_faster = advise.Decision(only_inside, {"dashboard": 6.0}, {"dashboard": 4.0})
+    assert advise._judge(only_inside_faster, advise.Settings())[0] == "kept"
+    assert advise._gains_to_confirm(only_inside_faster, advise.Settings()) == ["dashboard"]
+    assert advise._faster(only_inside_faster, advise.Settings(), baseline={"dashboard": 4.1}) == []
+    assert advise._gains_to_confirm(advise.Decision(inside, {"list": 10.0, "dashboard": 2.0},
+                                                    {"list": 2.0, "dashboard": 2.0}), advise.Settings()) == []
     # a direct query not faster, or writes too slow, is decided without that second look
     both = advise.Decision(inside, {"list": 10.0, "dashboard": 2.0}, {"list": 9.0, "dashboard": 4.0})
     assert advise._to_confirm(both, advise.Settings()) == []
