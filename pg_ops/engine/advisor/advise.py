@@ -537,6 +537,14 @@ def _unique(statements: list[NestedStatement]) -> list[NestedStatement]:
     return list(dict.fromkeys(statements))
 
 
+def _measure_without(target: Target | str, candidate: Candidate, d: Decision, queries: list[SuiteQuery],
+                     names: list[str], settings: Settings) -> str:
+    """The index dropped and the named queries measured again (d.p95_without); their figures as text."""
+    _drop(target, candidate)
+    d.p95_without = _p95s(target, [q for q in queries if q.name in names], settings, "advice_without")
+    return ", ".join(f"{q} {d.p95_without.get(q) or 0:.2f} ms" for q in names)
+
+
 def _try(target: Target | str, e: Estimate, queries: list[SuiteQuery], settings: Settings, log: Log) -> Decision:
     candidate = e.candidate
     table = (candidate.schema, candidate.table)
@@ -555,9 +563,7 @@ def _try(target: Target | str, e: Estimate, queries: list[SuiteQuery], settings:
         gains = _gains_to_confirm(d, settings)
         if gains:
             # the same second look for a gain: still faster than without the index, or the server's drift
-            _drop(target, candidate)
-            d.p95_without = _p95s(target, [q for q in queries if q.name in gains], settings, "advice_without")
-            without = ", ".join(f"{q} {d.p95_without.get(q) or 0:.2f} ms" for q in gains)
+            without = _measure_without(target, candidate, d, queries, gains, settings)
             confirmed = [q for q in _faster(d, settings, baseline=d.p95_without) if q in gains]
             if confirmed:
                 log(f"{', '.join(confirmed)} slower again without {candidate.name} ({without}): rebuilding it")
@@ -569,9 +575,7 @@ def _try(target: Target | str, e: Estimate, queries: list[SuiteQuery], settings:
                              "not the index")
         elif suspects:
             # before, with, without: a slowdown that stays once the index is gone was the server's, not the index's
-            _drop(target, candidate)
-            d.p95_without = _p95s(target, [q for q in queries if q.name in suspects], settings, "advice_without")
-            without = ", ".join(f"{q} {d.p95_without.get(q) or 0:.2f} ms" for q in suspects)
+            without = _measure_without(target, candidate, d, queries, suspects, settings)
             if not _drifted(d, settings, suspects):
                 d.reason += f"; measured again without the index: {without}"
             else:
