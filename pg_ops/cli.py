@@ -7,6 +7,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+import psycopg
+
+from pg_ops.engine.db import lost_connection
 from pg_ops.engine.errors import PgOpsError
 
 EXIT_USAGE = 2
@@ -502,6 +505,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except PgOpsError as exc:
         print(f"pg-ops: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except psycopg.OperationalError as exc:
+        print(f"pg-ops: {lost_connection(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("pg-ops: interrupted", file=sys.stderr)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +66,7 @@ def test_candidates_come_from_what_the_statements_filter_and_sort_by() -> None:
 def test_the_statements_inside_the_rpcs_are_followed_with_their_variables_as_parameters(withheld: str) -> None:
     rolling = next(q for q in suite.load() if q.name == "analytics_dashboard_rolling")
     with connection(withheld) as conn:
-        found = nested.statements(conn, rolling.statements[0])  # what the app sends: no table in its text
+        found = nested.Functions(conn).statements(rolling.statements[0])  # what the app sends: no table in its text
     by_function = {n.function: n for n in found}
     # RPC (invoker) -> private.analytics_totals (definer) -> private.raw_order_counts (definer)
     assert {"public.calculate_on_time_rate", "private.analytics_totals", "private.raw_order_counts"} <= set(
@@ -314,3 +316,22 @@ def test_the_asset_estimates_from_the_ui(withheld: str) -> None:
     meta = result.asset_materializations_for_node("index_advisor")[0].metadata
     assert meta["plan_only"].value is True and meta["kept"].value == 0
     assert meta["candidates"].value > 0
+
+
+def test_a_connection_lost_mid_run_is_one_line(withheld: str) -> None:
+    # what a server restart or an administrator's pg_terminate_backend does to a running advisor
+    result: list[subprocess.CompletedProcess[str]] = []
+    runner = threading.Thread(target=lambda: result.append(pg_ops("advise", "--dsn", withheld, "--plan")))
+    runner.start()
+    terminated = 0
+    with connection(withheld) as conn:
+        while runner.is_alive():
+            row = conn.execute("select count(pg_terminate_backend(pid)) as n from pg_stat_activity "
+                               "where application_name = 'pg_ops advise' and pid <> pg_backend_pid()").fetchone()
+            terminated += row["n"] if row else 0
+            time.sleep(0.05)
+    runner.join()
+    assert terminated >= 1
+    line = one_line_error(result[0])
+    assert line.startswith("pg-ops: the connection to the database was lost (") and line.endswith(
+        "when the server is back, run the same command again")

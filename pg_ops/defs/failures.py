@@ -7,7 +7,9 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 import dagster as dg
+import psycopg
 
+from pg_ops.engine.db import lost_connection
 from pg_ops.engine.errors import PgOpsError
 
 P = ParamSpec("P")
@@ -15,7 +17,8 @@ R = TypeVar("R")
 
 
 def one_line_failures(fn: Callable[P, R]) -> Callable[P, R]:
-    """A PgOpsError becomes dg.Failure: the run shows the line, not a traceback of our internals."""
+    """A PgOpsError, or a connection lost under the step, becomes dg.Failure: the run shows the line, not a
+    traceback of our internals."""
 
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -23,5 +26,7 @@ def one_line_failures(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except PgOpsError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
+        except psycopg.OperationalError as exc:
+            raise dg.Failure(description=str(lost_connection(exc)), allow_retries=False) from None
 
     return wrapper

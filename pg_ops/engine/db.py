@@ -136,3 +136,11 @@ def connection(target: Target | str, **kwargs: Any) -> Iterator[Connection]:
         yield conn
     finally:
         conn.close()
+
+
+def lost_connection(exc: psycopg.OperationalError) -> PgOpsError:
+    """A connection that died under a running step (the server restarted, or an administrator ended the
+    session): one line instead of a traceback, without any password."""
+    first = (str(exc).strip().splitlines() or ["no message"])[0]
+    return PgOpsError(f"the connection to the database was lost ({redact(first)}); when the server is back, "
+                      "run the same command again")

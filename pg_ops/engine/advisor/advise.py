@@ -153,16 +153,16 @@ class Advice:
 
 # ---- the workload and its estimated costs ----
 
+def _statement_tables(statement: str) -> set[TableName]:
+    try:
+        trees = [raw.stmt for raw in pglast.parse_sql(statement) if raw.stmt is not None]
+    except pglast.parser.ParseError:
+        return set()
+    return {(schema or "public", name) for tree in trees for schema, name in sql_tree.relations(tree)}
+
+
 def _tables(queries: list[SuiteQuery]) -> set[TableName]:
-    found = set()
-    for q in queries:
-        for statement in q.statements:
-            try:
-                trees = [raw.stmt for raw in pglast.parse_sql(statement) if raw.stmt is not None]
-            except pglast.parser.ParseError:
-                continue
-            found |= {(schema or "public", name) for tree in trees for schema, name in sql_tree.relations(tree)}
-    return found
+    return set().union(*(_statement_tables(statement) for q in queries for statement in q.statements))
 
 
 def _catalog(conn: Connection, tables: set[TableName]) -> tuple[dict[TableName, set[str]],
@@ -217,14 +217,6 @@ def _weigh(conn: Connection, hypopg: str, candidates: list[Candidate], cost: Cal
         finally:
             conn.execute(sql.SQL("select {}.hypopg_reset()").format(sql.Identifier(hypopg)))
     return options
-
-
-def _statement_tables(statement: str) -> set[TableName]:
-    try:
-        trees = [raw.stmt for raw in pglast.parse_sql(statement) if raw.stmt is not None]
-    except pglast.parser.ParseError:
-        return set()
-    return {(schema or "public", name) for tree in trees for schema, name in sql_tree.relations(tree)}
 
 
 def estimate(conn: Connection, queries: list[SuiteQuery], candidates: list[Candidate], hypopg: str,
@@ -312,7 +304,7 @@ def app_statements(conn: Connection, limit: int = 100) -> list[tuple[str, str]]:
 
 
 def estimate_statements(conn: Connection, statements: list[tuple[str, str]], hypopg: str, min_gain: float,
-                        known: set[Candidate]) -> list[Estimate]:
+                        known: set[Candidate], functions: nested.Functions) -> list[Estimate]:
     """The same weighing for the app's statements outside the suite, and the statements inside the functions they
     call: listed, never built."""
     units: list[tuple[str, str, str]] = []  # (statement, role it runs as, label)
@@ -320,7 +312,7 @@ def estimate_statements(conn: Connection, statements: list[tuple[str, str]], hyp
         label = " ".join(statement.split())[:80]
         units.append((statement, role, label))
         units += [(n.text, n.role or role, f"{label} (inside {n.function})")
-                  for n in _unique(nested.statements(conn, statement))]
+                  for n in _unique(functions.statements(statement))]
     tables = set().union(*(_statement_tables(text) for text, _, _ in units))
     columns, existing = _catalog(conn, tables)
     found: dict[Candidate, Estimate] = {}
@@ -504,7 +496,8 @@ def run(target: Target | str, settings: Settings | None = None, log: Log = lambd
         hypopg = str(_one(conn, "select extnamespace::regnamespace::text as v from pg_extension "
                                 "where extname = 'hypopg'"))
         try:
-            inner = {q.name: _unique([n for s in q.statements for n in nested.statements(conn, s)]) for q in queries}
+            functions = nested.Functions(conn)
+            inner = {q.name: _unique([n for s in q.statements for n in functions.statements(s)]) for q in queries}
             inner_texts = [n.text for found in inner.values() for n in found]
             tables = _tables(queries).union(*(_statement_tables(text) for text in inner_texts))
             columns, existing = _catalog(conn, tables)
@@ -512,7 +505,7 @@ def run(target: Target | str, settings: Settings | None = None, log: Log = lambd
             estimates = estimate(conn, queries, candidates, hypopg, settings.min_estimated_gain, settings.planted,
                                  inner)
             estimates += estimate_statements(conn, app_statements(conn), hypopg, settings.min_estimated_gain,
-                                             {e.candidate for e in estimates})
+                                             {e.candidate for e in estimates}, functions)
         finally:
             if not had_hypopg:
                 conn.execute("drop extension if exists hypopg")

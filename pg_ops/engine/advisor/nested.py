@@ -46,51 +46,57 @@ def _variables(row: dict[str, Any]) -> dict[str, str]:
     return types
 
 
-class _Follower:
+class Functions:
+    """The SQL and PL/pgSQL functions of one database, each looked up and parsed once per advisor run."""
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.functions: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.bodies: dict[int, tuple[list[Any], dict[str, str]]] = {}  # oid -> (statements, variable types)
 
-    def lookup(self, schema: str, name: str, nargs: int) -> dict[str, Any] | None:
-        if (schema, name) not in self.functions:
-            self.functions[(schema, name)] = self.conn.execute(sqlfiles.read("pgops/function_source.sql"),
-                                                               {"schema": schema, "name": name}).fetchall()
-        return next((f for f in self.functions[(schema, name)]
-                     if f["nargs"] - f["defaults"] <= nargs <= f["nargs"]), None)
+    def _lookup(self, schema: str, name: str, nargs: int) -> dict[str, Any] | None:
+        if (schema, name) not in self.found:
+            self.found[(schema, name)] = self.conn.execute(sqlfiles.read("pgops/function_source.sql"),
+                                                           {"schema": schema, "name": name}).fetchall()
+        return next((f for f in self.found[(schema, name)] if f["nargs"] - f["defaults"] <= nargs <= f["nargs"]),
+                    None)
 
-    def follow(self, tree: Any, role: str | None, depth: int, seen: set[int]) -> list[NestedStatement]:
+    def _body(self, function: dict[str, Any]) -> tuple[list[Any], dict[str, str]]:
+        if function["oid"] not in self.bodies:
+            try:
+                body = sql_tree.body_statements(function["language"], function["source"],
+                                                function["definition"] or "")
+            except pglast.parser.ParseError:
+                body = []
+            self.bodies[function["oid"]] = (body, _variables(function))
+        return self.bodies[function["oid"]]
+
+    def _follow(self, tree: Any, role: str | None, depth: int, seen: set[int]) -> list[NestedStatement]:
         found: list[NestedStatement] = []
         if depth > MAX_DEPTH:
             return found
         for call in sql_tree.calls(tree):
-            function = self.lookup(call.schema or "public", call.name, call.nargs)
+            function = self._lookup(call.schema or "public", call.name, call.nargs)
             if function is None or function["oid"] in seen:
                 continue
             seen.add(function["oid"])
             runs_as = function["owner"] if function["definer"] else role
             label = f"{function['schema']}.{function['name']}"
-            try:
-                body = sql_tree.body_statements(function["language"], function["source"],
-                                                function["definition"] or "")
-            except pglast.parser.ParseError:
-                continue
-            types = _variables(function)
+            body, types = self._body(function)
             for statement in body:
                 if any(schema != "pg_catalog" for schema, _ in sql_tree.relations(statement)):
                     text = sql_tree.parameterize(statement, types)
                     if text is not None:
                         found.append(NestedStatement(label, text, runs_as))
-                found += self.follow(statement, runs_as, depth + 1, seen)
+                found += self._follow(statement, runs_as, depth + 1, seen)
         return found
 
-
-def statements(conn: Connection, statement: str) -> list[NestedStatement]:
-    """The statements that read tables inside the SQL and PL/pgSQL functions a statement calls, followed
-    MAX_DEPTH calls deep, each function once."""
-    try:
-        trees = [raw.stmt for raw in pglast.parse_sql(statement) if raw.stmt is not None]
-    except pglast.parser.ParseError:
-        return []
-    follower = _Follower(conn)
-    seen: set[int] = set()
-    return [found for tree in trees for found in follower.follow(tree, None, 1, seen)]
+    def statements(self, statement: str) -> list[NestedStatement]:
+        """The statements that read tables inside the SQL and PL/pgSQL functions a statement calls, followed
+        MAX_DEPTH calls deep, each function once."""
+        try:
+            trees = [raw.stmt for raw in pglast.parse_sql(statement) if raw.stmt is not None]
+        except pglast.parser.ParseError:
+            return []
+        seen: set[int] = set()
+        return [found for tree in trees for found in self._follow(tree, None, 1, seen)]
